@@ -1,0 +1,34 @@
+"""Engine creation and schema set-up for the warehouse (SQLite embedded, PostgreSQL in production)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, create_engine, event
+
+from warehouse.tables import metadata
+
+
+def make_engine(url: str, *, schema: str | None = None) -> Engine:
+    """An engine for ``url``; ``schema`` pins PostgreSQL's search_path (used to isolate tests)."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 60})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            # WAL lets readers (status, reports) work while a cycle writes; foreign keys are off
+            # by default in SQLite.
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    options = {}
+    if schema:
+        options["options"] = f"-csearch_path={schema}"
+    return create_engine(url, connect_args=options, pool_pre_ping=True)
+
+
+def create_schema(engine: Engine) -> None:
+    """Create every table that does not exist yet (tests; ``sanheyi init`` runs the migrations)."""
+    metadata.create_all(engine)

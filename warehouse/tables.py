@@ -1,0 +1,335 @@
+"""The warehouse tables (SQLAlchemy Core).
+
+Naming follows the layer: ``dim_`` for the catalogue (departments, power items), ``fct_`` for the
+records of Interface Standard v1 and the supervision events, ``ops_`` for the hub's own bookkeeping
+(batches, quarantine, held steps, cursors, packages, receipts, the registry of self-built systems).
+
+Columns of standard records keep the standard's field names, so a data engineer can read the
+warehouse with the standard in hand. Every standard record keeps, beside its typed columns, ``payload``: the canonical JSON of the
+validated record exactly as it is sent to Changzhou, and ``payload_sha256``, which tells a
+``DUPLICATE`` (same version, same content) from a ``VERSION_CONFLICT`` (same version, other
+content). ``exchange_seq`` is the package that carried the current version; ``NULL`` means the
+current version has not been packaged yet, so "changed since the previous package" is a plain
+``WHERE exchange_seq IS NULL``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    }
+)
+
+Money = Numeric(15, 2)
+Instant = DateTime(timezone=True)
+
+
+def _record_columns() -> list[Column]:
+    """Columns every standard record carries (versioning, lineage, exchange state)."""
+    return [
+        Column("source_system", String(32), nullable=False),
+        Column("version", Integer, nullable=False),
+        Column("updated_at", Instant, nullable=False),
+        Column("payload", Text, nullable=False),
+        Column("payload_sha256", String(64), nullable=False),
+        Column("batch_id", Integer, nullable=False),
+        Column("exchange_seq", Integer, nullable=True),
+    ]
+
+
+dim_department = Table(
+    "dim_department",
+    metadata,
+    Column("dept_code", String(18), primary_key=True),
+    Column("name", Text, nullable=False),
+    *_record_columns(),
+)
+
+dim_power_item = Table(
+    "dim_power_item",
+    metadata,
+    Column("power_code", String(18), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("power_type", String(2), nullable=False),
+    Column("dept_code", String(18), nullable=False),
+    Column("legal_basis", Text, nullable=False),
+    Column("legal_limit", Integer),
+    Column("promised_limit", Integer, nullable=False),
+    Column("time_unit", String(2), nullable=False),
+    Column("fee", Money),
+    Column("penalty_min", Money),
+    Column("penalty_max", Money),
+    Column("flow", JSON, nullable=False),
+    Column("state", String(1), nullable=False),
+    *_record_columns(),
+)
+
+# Every version of a power item ever loaded: a case may only reference an item that was in state
+# ``A`` on the case's received date, which the latest version alone cannot tell.
+dim_power_item_history = Table(
+    "dim_power_item_history",
+    metadata,
+    Column("power_code", String(18), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("state", String(1), nullable=False),
+    Column("dept_code", String(18), nullable=False),
+    Column("promised_limit", Integer, nullable=False),
+    Column("valid_from_at", Instant, nullable=False),
+)
+
+fct_case = Table(
+    "fct_case",
+    metadata,
+    Column("source_system", String(32), primary_key=True),
+    Column("case_id", String(40), primary_key=True),
+    Column("power_code", String(18), nullable=False),
+    Column("dept_code", String(18), nullable=False),
+    Column("applicant_type", String(1), nullable=False),
+    Column("applicant_name", Text, nullable=False),
+    Column("applicant_id_type", String(4), nullable=False),
+    Column("applicant_id_no", String(64), nullable=False),
+    Column("channel", String(1), nullable=False),
+    Column("received_at", Instant, nullable=False),
+    Column("promised_limit", Integer, nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("finished_at", Instant),
+    Column("result", String(8)),
+    Column("result_note", Text),
+    Column("fee_paid", Money, nullable=False),
+    Column("relief_reason", Text),
+    Column("penalty_amount", Money),
+    Column("satisfaction", String(1)),
+    *[c for c in _record_columns() if c.name != "source_system"],
+    Index(None, "dept_code"),
+    Index(None, "received_at"),
+)
+
+fct_case_step = Table(
+    "fct_case_step",
+    metadata,
+    Column("source_system", String(32), primary_key=True),
+    Column("case_id", String(40), primary_key=True),
+    Column("step_no", Integer, primary_key=True),
+    Column("step_code", String(2), nullable=False),
+    Column("handler_id", String(64), nullable=False),
+    Column("handler_name", Text, nullable=False),
+    Column("started_at", Instant, nullable=False),
+    Column("finished_at", Instant),
+    Column("opinion", Text),
+    *[c for c in _record_columns() if c.name != "source_system"],
+)
+
+fct_complaint = Table(
+    "fct_complaint",
+    metadata,
+    Column("complaint_id", String(64), primary_key=True),
+    Column("case_source_system", String(32)),
+    Column("case_id", String(40)),
+    Column("dept_code", String(18), nullable=False),
+    Column("received_at", Instant, nullable=False),
+    Column("status", String(8), nullable=False),
+    Column("closed_at", Instant),
+    Column("result", String(16)),
+    Column("content", Text, nullable=False),
+    *_record_columns(),
+)
+
+fct_supervision_event = Table(
+    "fct_supervision_event",
+    metadata,
+    Column("event_key", String(128), primary_key=True),
+    Column("rule", String(4), nullable=False),
+    Column("card", String(6), nullable=False),
+    Column("event_date", Date, nullable=False),
+    Column("dept_code", String(18), nullable=False),
+    Column("power_type", String(2)),
+    Column("case_source_system", String(32)),
+    Column("case_id", String(40)),
+    Column("complaint_id", String(64)),
+    Column("status", String(9), nullable=False),  # ACTIVE / WITHDRAWN
+    Column("provisional", Boolean, nullable=False, default=False),
+    Column("payload", Text, nullable=False),
+    Column("payload_sha256", String(64), nullable=False),
+    Column("computed_at", Instant, nullable=False),
+    Column("exchange_seq", Integer, nullable=True),
+    Index(None, "event_date"),
+)
+
+ops_load_batch = Table(
+    "ops_load_batch",
+    metadata,
+    Column("batch_id", Integer, primary_key=True, autoincrement=True),
+    Column("cycle_id", String(64), nullable=False),
+    Column("source_system", String(32), nullable=False),
+    Column("entity", String(16), nullable=False),
+    Column("origin", Text, nullable=False),  # file name or interface page range
+    Column("origin_sha256", String(64)),
+    Column("started_at", Instant, nullable=False),
+    Column("finished_at", Instant),
+    Column("status", String(12), nullable=False),  # LOADED / HELD_GE / RELEASED
+    Column("received_count", Integer, nullable=False, default=0),
+    Column("loaded_count", Integer, nullable=False, default=0),
+    Column("quarantined_count", Integer, nullable=False, default=0),
+    Column("duplicate_count", Integer, nullable=False, default=0),
+    Column("stale_count", Integer, nullable=False, default=0),
+    Column("held_count", Integer, nullable=False, default=0),
+    Column("max_updated_at", Instant),
+    Column("ge_verdict", String(8)),  # PASS / WARN / BLOCK
+    Column("ge_summary", JSON),
+    Index(None, "source_system", "entity"),
+)
+
+ops_quarantine = Table(
+    "ops_quarantine",
+    metadata,
+    Column("quarantine_id", Integer, primary_key=True, autoincrement=True),
+    Column("batch_id", Integer, ForeignKey("ops_load_batch.batch_id"), nullable=False),
+    Column("source_system", String(32), nullable=False),  # the system it arrived from
+    Column("entity", String(16), nullable=False),
+    Column("record_key", Text, nullable=False),  # e.g. "UNIFIED/LY3204810000001" or a complaint_id
+    Column("origin", Text, nullable=False),
+    Column("line_no", Integer),
+    Column("raw_payload", Text, nullable=False),
+    Column("standard_version", String(8), nullable=False),
+    Column("violations", JSON, nullable=False),  # [{path, rule_id, message_zh, message_en}]
+    Column("reason", String(32), nullable=False),  # the first (main) rule id
+    Column("status", String(10), nullable=False),  # OPEN / REPLAYED / EXPORTED
+    Column("quarantined_at", Instant, nullable=False),
+    Column("resolved_at", Instant),
+    Index(None, "source_system", "entity", "status"),
+)
+
+ops_held_step = Table(
+    "ops_held_step",
+    metadata,
+    Column("source_system", String(32), primary_key=True),
+    Column("case_id", String(40), primary_key=True),
+    Column("step_no", Integer, primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("batch_id", Integer, nullable=False),
+    Column("origin", Text, nullable=False),
+    Column("line_no", Integer),
+    Column("raw_payload", Text, nullable=False),
+    Column("held_since_at", Instant, nullable=False),
+)
+
+ops_cursor = Table(
+    "ops_cursor",
+    metadata,
+    Column("source_system", String(32), primary_key=True),
+    Column("entity", String(16), primary_key=True),
+    Column("cursor", JSON, nullable=False),
+    Column("updated_at", Instant, nullable=False),
+)
+
+ops_archived_file = Table(
+    "ops_archived_file",
+    metadata,
+    Column("source_system", String(32), primary_key=True),
+    Column("file_name", Text, primary_key=True),
+    Column("sha256", String(64), primary_key=True),
+    Column("batch_id", Integer, nullable=False),
+    Column("recorded_at", Instant, nullable=False),
+)
+
+ops_package = Table(
+    "ops_package",
+    metadata,
+    Column("sequence", Integer, primary_key=True, autoincrement=False),
+    Column("package_id", String(36), nullable=False, unique=True),
+    Column("file_name", Text, nullable=False),
+    Column("created_at", Instant, nullable=False),
+    Column("manifest_sha256", String(64), nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("record_counts", JSON, nullable=False),
+    Column("state", String(10), nullable=False),  # BUILT / DELIVERED / ACCEPTED / REJECTED
+    Column("transport", String(16)),
+    Column("delivered_at", Instant),
+    Column("receipt_status", String(10)),
+    Column("receipt_received_at", Instant),
+    Column("receipt_errors", JSON),
+    Column("flagged_at", Instant),
+)
+
+ops_receipt_log = Table(
+    "ops_receipt_log",
+    metadata,
+    Column("receipt_log_id", Integer, primary_key=True, autoincrement=True),
+    Column("file_name", Text, nullable=False),
+    Column("sequence", Integer),
+    Column("outcome", String(10), nullable=False),  # APPLIED / REFUSED
+    Column("reason", Text),
+    Column("logged_at", Instant, nullable=False),
+)
+
+ops_system = Table(
+    "ops_system",
+    metadata,
+    Column("system_code", String(32), primary_key=True),
+    Column("system_name", Text, nullable=False),
+    Column("dept_code", String(18), nullable=False),
+    Column("justification", String(24), nullable=False),
+    Column("justification_note", Text),
+    Column("power_codes", JSON, nullable=False),
+    Column("interface", JSON, nullable=False),
+    Column("contact", JSON, nullable=False),
+    Column("state", String(10), nullable=False),
+    Column("applied_at", Instant, nullable=False),
+    Column("last_check_at", Instant),
+    Column("last_check_passed", Boolean),
+    Column("last_check_report", Text),
+)
+
+ops_system_decision = Table(
+    "ops_system_decision",
+    metadata,
+    Column("decision_id", Integer, primary_key=True, autoincrement=True),
+    Column("system_code", String(32), nullable=False),
+    Column("action", String(12), nullable=False),
+    Column("from_state", String(10)),
+    Column("to_state", String(10), nullable=False),
+    Column("decided_by", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("decided_at", Instant, nullable=False),
+    Column("previous_hash", String(64), nullable=False),
+    Column("entry_hash", String(64), nullable=False),
+    UniqueConstraint("entry_hash"),
+)
+
+ENTITY_TABLES = {
+    "department": dim_department,
+    "power_item": dim_power_item,
+    "case": fct_case,
+    "case_step": fct_case_step,
+    "complaint": fct_complaint,
+}
+
+ENTITY_KEYS: dict[str, tuple[str, ...]] = {
+    "department": ("dept_code",),
+    "power_item": ("power_code",),
+    "case": ("source_system", "case_id"),
+    "case_step": ("source_system", "case_id", "step_no"),
+    "complaint": ("complaint_id",),
+}
