@@ -15,6 +15,8 @@ current version has not been packaged yet, so "changed since the previous packag
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -30,8 +32,10 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 
 metadata = MetaData(
     naming_convention={
@@ -42,8 +46,36 @@ metadata = MetaData(
     }
 )
 
-Money = Numeric(15, 2)
-Instant = DateTime(timezone=True)
+
+
+class UtcDateTime(TypeDecorator):
+    """An instant stored in UTC and read back as an aware UTC datetime on every dialect.
+
+    SQLite keeps no offset: without this, ``10:00+08:00`` would be stored as ``10:00`` and read
+    back as a different instant.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given for an instant column")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+Money = Numeric(15, 2, asdecimal=True)
+Instant = UtcDateTime()
 
 
 def _record_columns() -> list[Column]:

@@ -1,0 +1,136 @@
+"""Version-aware upsert of validated records (Interface Standard v1 §4).
+
+For one key the highest ``version`` wins. A record whose version is lower than the stored one is
+``STALE``; one equal to the stored one with the same content is a ``DUPLICATE``; the same version
+with other content is a ``VERSION_CONFLICT`` and goes back to the caller for the quarantine. The
+same rules apply between records of one batch (earlier lines win ties).
+
+The caller owns the transaction: everything here runs on the connection it is given, so a batch
+is loaded completely or not at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+from sqlalchemy import Connection, Table
+
+from warehouse.bulk import copy_rows, create_stage, frame_to_rows, is_postgres
+from warehouse.tables import ENTITY_KEYS, ENTITY_TABLES, dim_power_item_history
+
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    """What happened to the records of one batch."""
+
+    loaded: int
+    duplicate: int
+    stale: int
+    conflicts: pd.DataFrame  # rows of the batch to quarantine as VERSION_CONFLICT
+    loaded_rows: pd.DataFrame  # rows that became the stored version (for reference caches)
+
+
+def _classify_within_batch(frame: pd.DataFrame, keys: list[str]) -> tuple[pd.DataFrame, int, int, pd.DataFrame]:
+    """Keep one candidate per key; count the others as stale/duplicate or return them as conflicts."""
+    ordered = frame.sort_values([*keys, "version", "_line"], ascending=[*([True] * len(keys)), False, True], kind="stable")
+    is_candidate = ~ordered.duplicated(keys, keep="first")
+    if is_candidate.all():
+        return ordered, 0, 0, ordered.iloc[0:0]
+    group = ordered.groupby(keys, sort=False, dropna=False)
+    best_version = group["version"].transform("first")
+    best_sha = group["payload_sha256"].transform("first")
+    others = ordered[~is_candidate]
+    lower = others["version"] < best_version[~is_candidate]
+    same = others["payload_sha256"] == best_sha[~is_candidate]
+    stale = int(lower.sum())
+    duplicate = int((~lower & same).sum())
+    conflicts = others[~lower & ~same]
+    return ordered[is_candidate], stale, duplicate, conflicts
+
+
+def upsert_records(conn: Connection, entity: str, frame: pd.DataFrame, batch_id: int) -> UpsertResult:
+    """Load ``frame`` (validated records with ``payload``, ``payload_sha256`` and ``_line``)."""
+    table = ENTITY_TABLES[entity]
+    keys = list(ENTITY_KEYS[entity])
+    if frame.empty:
+        return UpsertResult(0, 0, 0, frame, frame)
+    candidates, stale, duplicate, conflicts = _classify_within_batch(frame, keys)
+
+    candidates = candidates.copy()
+    for column in table.columns:
+        if column.name not in candidates.columns:
+            candidates[column.name] = None
+    candidates["batch_id"] = batch_id
+    candidates["exchange_seq"] = None
+    columns = [c.name for c in table.columns]
+    stage = f"stg_{table.name}"
+    create_stage(conn, table, stage)
+    copy_rows(conn, stage, columns, frame_to_rows(candidates, table, columns, is_postgres(conn)))
+
+    stored = _stored_versions(conn, table, stage, keys)
+    if not stored.empty:
+        merged = candidates[[*keys, "version", "payload_sha256", "_line"]].merge(
+            stored, on=keys, how="left", suffixes=("", "_stored")
+        )
+        has_stored = merged["version_stored"].notna()
+        equal = has_stored & (merged["version"] == merged["version_stored"])
+        same = merged["payload_sha256"] == merged["payload_sha256_stored"]
+        stale += int((has_stored & (merged["version"] < merged["version_stored"])).sum())
+        duplicate += int((equal & same).sum())
+        conflict_lines = set(merged.loc[equal & ~same, "_line"])
+        if conflict_lines:
+            conflicts = pd.concat([conflicts, candidates[candidates["_line"].isin(conflict_lines)]])
+        loadable = ~has_stored | (merged["version"] > merged["version_stored"])
+        loaded_rows = candidates[loadable.to_numpy()]
+    else:
+        loaded_rows = candidates
+
+    _merge_stage(conn, table, stage, keys, columns)
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {stage}")
+    if entity == "power_item" and not loaded_rows.empty:
+        _record_item_history(conn, loaded_rows)
+    return UpsertResult(len(loaded_rows), duplicate, stale, conflicts, loaded_rows)
+
+
+def _stored_versions(conn: Connection, table: Table, stage: str, keys: list[str]) -> pd.DataFrame:
+    join = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+    key_list = ", ".join(f"t.{k}" for k in keys)
+    result = conn.exec_driver_sql(
+        f"SELECT {key_list}, t.version, t.payload_sha256 FROM {table.name} t JOIN {stage} s ON {join}"
+    )
+    return pd.DataFrame(result.fetchall(), columns=[*keys, "version_stored", "payload_sha256_stored"])
+
+
+def _merge_stage(conn: Connection, table: Table, stage: str, keys: list[str], columns: list[str]) -> None:
+    column_list = ", ".join(columns)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in keys)
+    # ``WHERE true`` keeps SQLite's parser from reading ON CONFLICT as a join clause.
+    conn.exec_driver_sql(
+        f"INSERT INTO {table.name} ({column_list}) SELECT {column_list} FROM {stage} WHERE true "
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates} "
+        f"WHERE excluded.version > {table.name}.version"
+    )
+
+
+def _record_item_history(conn: Connection, rows: pd.DataFrame) -> None:
+    history = pd.DataFrame(
+        {
+            "power_code": rows["power_code"],
+            "version": rows["version"],
+            "state": rows["state"],
+            "dept_code": rows["dept_code"],
+            "promised_limit": rows["promised_limit"],
+            "valid_from_at": rows["updated_at"],
+        }
+    )
+    columns = list(history.columns)
+    stage = "stg_power_item_history"
+    create_stage(conn, dim_power_item_history, stage)
+    copy_rows(conn, stage, columns, frame_to_rows(history, dim_power_item_history, columns, is_postgres(conn)))
+    conn.exec_driver_sql(
+        f"INSERT INTO dim_power_item_history ({', '.join(columns)}) SELECT {', '.join(columns)} FROM {stage} "
+        "WHERE true ON CONFLICT (power_code, version) DO NOTHING"
+    )
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {stage}")
