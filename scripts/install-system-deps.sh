@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what the hub needs from outside PyPI: uv, and from Debian the CJK fonts for the PDF
+# reports, pango for WeasyPrint and poppler-utils (pdftoppm/pdftotext for checking reports).
+# Safe to run again; installs only what is missing.
+set -euo pipefail
+
+if ! command -v uv >/dev/null 2>&1 && ! python3 -m uv --version >/dev/null 2>&1; then
+  echo "installing uv (PyPI)"
+  python3 -m pip install --quiet uv
+fi
+
+missing=()
+fc-list :lang=zh 2>/dev/null | grep -qi "Noto" || missing+=(fonts-noto-cjk)
+ldconfig -p 2>/dev/null | grep -q "libpango-1.0" || missing+=(libpango-1.0-0 libpangoft2-1.0-0)
+command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing Debian packages: ${missing[*]} (run as root or install them: apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+  echo "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
