@@ -1,0 +1,347 @@
+"""Ingest: read every approved source, validate, load — one transaction per batch.
+
+Each batch (a file, or a chunk of a large file, or a page range of an interface) is validated and
+then loaded together with its quarantine entries, its held steps, its counts and its cursor in one
+transaction: a crash leaves the warehouse as it was before the batch. A file is archived only after
+its last batch committed; a file that was committed but not archived (a crash in between) is
+recognised by its SHA-256 and only archived on the next run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import Connection, Engine, delete, insert, select
+
+from connectors.base import Connector, RecordBatch
+from connectors.file_drop import FileDropConnector, FileRejected, archive_file, reject_file
+from sanheyi.references import ReferenceCache
+from sanheyi.settings import Settings
+from validators import QuarantineItem, ValidationOutcome, validate_batch
+from warehouse.batches import BatchCounts, close_batch, file_already_loaded, open_batch, record_file_loaded
+from warehouse.cursors import load_cursor, save_cursor
+from warehouse.loader import upsert_records
+from warehouse.quarantine_store import QuarantineRow, add_to_quarantine
+from warehouse.tables import ops_held_step
+
+log = logging.getLogger(__name__)
+
+UNIFIED = "UNIFIED"
+
+
+@dataclass(frozen=True)
+class Source:
+    """One system to read: the unified platform or an approved self-built system."""
+
+    system_code: str
+    connector: Connector
+    scope: frozenset[str] | None  # approved power codes; None for the unified platform
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    batch_id: int
+    source_system: str
+    entity: str
+    origin: str
+    counts: BatchCounts
+
+
+@dataclass
+class IngestSummary:
+    batches: list[BatchReport] = field(default_factory=list)
+    rejected_files: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
+    failed_sources: list[tuple[str, str]] = field(default_factory=list)  # (system, message)
+
+    def total(self) -> BatchCounts:
+        sums = [0] * 6
+        for report in self.batches:
+            c = report.counts
+            for i, value in enumerate((c.received, c.loaded, c.quarantined, c.duplicate, c.stale, c.held)):
+                sums[i] += value
+        return BatchCounts(*sums)
+
+
+def unified_source(settings: Settings) -> Source:
+    """The unified platform; the embedded default serves it as the file drop ``inbox/UNIFIED/``."""
+    return Source(UNIFIED, FileDropConnector(settings.inbox, UNIFIED), None)
+
+
+def ingest_sources(
+    engine: Engine, settings: Settings, sources: Iterable[Source], *, cycle_id: str, now: datetime
+) -> IngestSummary:
+    """Read the sources in order (unified platform first), then release or expire held steps."""
+    summary = IngestSummary()
+    references = ReferenceCache(engine)
+    for source in sources:
+        try:
+            _ingest_source(engine, settings, source, references, summary, cycle_id=cycle_id, now=now)
+        except Exception as exc:  # one failing system must not stop the others
+            message = getattr(exc, "message", None) or type(exc).__name__
+            log.error("source %s failed: %s", source.system_code, message)
+            summary.failed_sources.append((source.system_code, message))
+    release_held_steps(engine, settings, references, summary, cycle_id=cycle_id, now=now)
+    return summary
+
+
+def _ingest_source(
+    engine: Engine, settings: Settings, source: Source, references: ReferenceCache, summary: IngestSummary,
+    *, cycle_id: str, now: datetime,
+) -> None:
+    # A file that cannot be parsed at all ends the connector's iteration: move it aside and start
+    # reading again, which picks up from the next file (the ones done are archived already).
+    while True:
+        try:
+            for batch in _read(engine, source):
+                report = _load_batch(engine, settings, source, batch, references, cycle_id=cycle_id, now=now)
+                if report is not None:
+                    summary.batches.append(report)
+            return
+        except FileRejected as exc:
+            reject_file(exc.path, settings.rejected, source.system_code, exc.message)
+            log.warning("file rejected: %s: %s", exc.path.name, exc.message)
+            summary.rejected_files.append((exc.path.name, exc.message))
+
+
+def _read(engine: Engine, source: Source) -> Iterator[RecordBatch]:
+    with engine.connect() as conn:
+        cursor = load_cursor(conn, source.system_code)
+    yield from source.connector.read(cursor)
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _load_batch(
+    engine: Engine, settings: Settings, source: Source, batch: RecordBatch, references: ReferenceCache,
+    *, cycle_id: str, now: datetime,
+) -> BatchReport | None:
+    file_path = batch.file_path
+    file_sha = _file_sha256(file_path) if file_path is not None else None
+    if file_path is not None and file_sha is not None:
+        with engine.connect() as conn:
+            done_before = file_already_loaded(conn, source.system_code, file_path.name, file_sha)
+        if done_before:
+            if batch.is_last_of_file:
+                archive_file(file_path, settings.archive, source.system_code)
+            return None
+
+    outcome = validate_batch(batch, references.for_system(source.scope))
+    with engine.begin() as conn:
+        batch_id = open_batch(
+            conn, cycle_id=cycle_id, source_system=source.system_code, entity=batch.entity,
+            origin=batch.origin, started_at=now, origin_sha256=file_sha,
+        )
+        counts, loaded_rows = _store_outcome(conn, batch, outcome, batch_id, now)
+        max_updated = loaded_rows["updated_at"].max() if not loaded_rows.empty else None
+        close_batch(
+            conn, batch_id, counts, finished_at=now,
+            max_updated_at=None if pd.isna(max_updated) else max_updated.to_pydatetime(),
+        )
+        if batch.next_cursor is not None:
+            save_cursor(conn, source.system_code, batch.next_cursor, now)
+        if file_path is not None and file_sha is not None and batch.is_last_of_file:
+            record_file_loaded(conn, source.system_code, file_path.name, file_sha, batch_id, now)
+    references.add_loaded(batch.entity, loaded_rows)
+    if file_path is not None and batch.is_last_of_file:
+        archive_file(file_path, settings.archive, source.system_code)
+    log.info(
+        "batch %s %s/%s %s: received=%d loaded=%d quarantined=%d duplicate=%d stale=%d held=%d",
+        batch_id, source.system_code, batch.entity, batch.origin, counts.received, counts.loaded,
+        counts.quarantined, counts.duplicate, counts.stale, counts.held,
+    )
+    return BatchReport(batch_id, source.system_code, batch.entity, batch.origin, counts)
+
+
+def _store_outcome(
+    conn: Connection, batch: RecordBatch, outcome: ValidationOutcome, batch_id: int, now: datetime
+) -> tuple[BatchCounts, pd.DataFrame]:
+    quarantine = [_quarantine_row(item) for item in outcome.quarantined]
+    quarantine += [_unparsed_row(batch, line) for line in batch.unparsed]
+    result = upsert_records(conn, batch.entity, outcome.valid, batch_id)
+    if not result.conflicts.empty:
+        quarantine += _conflict_rows(batch, result.conflicts)
+    held = _hold_steps(conn, batch, outcome.held, batch_id, now)
+    add_to_quarantine(conn, batch_id, quarantine, now)
+    received = outcome.received + len(batch.unparsed)
+    counts = BatchCounts(
+        received=received, loaded=result.loaded, quarantined=len(quarantine),
+        duplicate=result.duplicate, stale=result.stale, held=held,
+    )
+    return counts, result.loaded_rows
+
+
+def _quarantine_row(item: QuarantineItem) -> QuarantineRow:
+    return QuarantineRow(
+        source_system=item.source_system, entity=item.entity, record_key=item.record_key, origin=item.origin,
+        line_no=item.line_no, raw_payload=item.raw_payload,
+        violations=[
+            {"path": v.path, "rule_id": v.rule_id, "message_zh": v.message_zh, "message_en": v.message_en}
+            for v in item.violations
+        ],
+    )
+
+
+def _unparsed_row(batch: RecordBatch, line) -> QuarantineRow:  # type: ignore[no-untyped-def]
+    return QuarantineRow(
+        source_system=batch.source_system, entity=batch.entity, record_key=f"line {line.line_no}",
+        origin=batch.origin, line_no=line.line_no, raw_payload=line.raw,
+        violations=[{
+            "path": "", "rule_id": "PARSE", "message_zh": f"无法解析为 JSON 对象: {line.message}",
+            "message_en": f"not a JSON object: {line.message}",
+        }],
+    )
+
+
+def record_key(entity: str, row: dict) -> str:
+    if entity == "case":
+        return f"{row['source_system']}/{row['case_id']}"
+    if entity == "case_step":
+        return f"{row['source_system']}/{row['case_id']}/{row['step_no']}"
+    return str(row[{"department": "dept_code", "power_item": "power_code", "complaint": "complaint_id"}[entity]])
+
+
+def _conflict_rows(batch: RecordBatch, conflicts: pd.DataFrame) -> list[QuarantineRow]:
+    raw_by_line = dict(zip(batch.frame["_line"], batch.raw, strict=False))
+    rows = []
+    for record in conflicts.to_dict("records"):
+        rows.append(
+            QuarantineRow(
+                source_system=batch.source_system, entity=batch.entity, record_key=record_key(batch.entity, record),
+                origin=batch.origin, line_no=int(record["_line"]),
+                raw_payload=raw_by_line.get(record["_line"], record["payload"]),
+                violations=[{
+                    "path": "version", "rule_id": "VERSION_CONFLICT",
+                    "message_zh": f"同一版本号 {record['version']} 的内容与已入库记录不同，请提高版本号后重新报送",
+                    "message_en": f"version {record['version']} was already received with other content; "
+                                  "send the change with a higher version",
+                }],
+            )
+        )
+    return rows
+
+
+_HELD_COLUMNS = ["source_system", "case_id", "step_no", "version", "batch_id", "origin", "line_no", "raw_payload",
+                 "held_since_at"]
+
+
+def _hold_steps(conn: Connection, batch: RecordBatch, held: pd.DataFrame, batch_id: int, now: datetime) -> int:
+    """Keep steps of unknown cases until their case arrives (§3.4); the highest version is kept."""
+    if held is None or held.empty:
+        return 0
+    raw_by_line = dict(zip(batch.frame["_line"], batch.raw, strict=False))
+    frame = held.sort_values("version").drop_duplicates(["source_system", "case_id", "step_no"], keep="last")
+    existing = {
+        (r.source_system, r.case_id, r.step_no): (r.version, r.held_since_at)
+        for r in conn.execute(select(ops_held_step))
+    }
+    rows = []
+    for record in frame.to_dict("records"):
+        key = (record["source_system"], record["case_id"], int(record["step_no"]))
+        previous = existing.get(key)
+        if previous is not None and previous[0] > int(record["version"]):
+            continue
+        rows.append({
+            "source_system": key[0], "case_id": key[1], "step_no": key[2], "version": int(record["version"]),
+            "batch_id": batch_id, "origin": batch.origin, "line_no": int(record["_line"]),
+            "raw_payload": raw_by_line.get(record["_line"], record["payload"]),
+            # the 7-day clock starts when the step was first held, not at its latest version
+            "held_since_at": previous[1] if previous is not None else now,
+        })
+        if previous is not None:
+            conn.execute(delete(ops_held_step).where(
+                ops_held_step.c.source_system == key[0], ops_held_step.c.case_id == key[1],
+                ops_held_step.c.step_no == key[2],
+            ))
+    if rows:
+        conn.execute(insert(ops_held_step), rows)
+    return len(held)
+
+
+def release_held_steps(
+    engine: Engine, settings: Settings, references: ReferenceCache, summary: IngestSummary,
+    *, cycle_id: str, now: datetime,
+) -> None:
+    """Load held steps whose case has arrived; quarantine as ORPHAN_STEP those held too long."""
+    with engine.connect() as conn:
+        held = pd.DataFrame([dict(r._mapping) for r in conn.execute(select(ops_held_step))])
+    if held.empty:
+        return
+    known = references.for_system(None).cases
+    known_keys = set(zip(known["source_system"], known["case_id"], strict=False))
+    held["case_known"] = [k in known_keys for k in zip(held["source_system"], held["case_id"], strict=False)]
+    held_since = pd.to_datetime(held["held_since_at"], utc=True)
+    expired = ~held["case_known"] & (held_since <= pd.Timestamp(now) - timedelta(days=settings.held_step_days))
+
+    for system, group in held[held["case_known"]].groupby("source_system"):
+        batch = _batch_from_held(str(system), group)
+        report = _load_released(engine, batch, group, references, cycle_id=cycle_id, now=now)
+        summary.batches.append(report)
+    if expired.any():
+        with engine.begin() as conn:
+            orphans = held[expired]
+            batch_id = open_batch(conn, cycle_id=cycle_id, source_system="*", entity="case_step",
+                                  origin="held steps (expired)", started_at=now)
+            rows = [
+                QuarantineRow(
+                    source_system=r["source_system"], entity="case_step",
+                    record_key=f"{r['source_system']}/{r['case_id']}/{r['step_no']}", origin=r["origin"],
+                    line_no=r["line_no"], raw_payload=r["raw_payload"],
+                    violations=[{
+                        "path": "case_id", "rule_id": "ORPHAN_STEP",
+                        "message_zh": f"办件在 {settings.held_step_days} 天内未报送，环节无法挂接",
+                        "message_en": f"the step's case did not arrive within {settings.held_step_days} days",
+                    }],
+                )
+                for r in orphans.to_dict("records")
+            ]
+            add_to_quarantine(conn, batch_id, rows, now)
+            _delete_held(conn, orphans)
+            counts = BatchCounts(len(rows), 0, len(rows), 0, 0, 0)
+            close_batch(conn, batch_id, counts, finished_at=now, max_updated_at=None)
+        summary.batches.append(BatchReport(batch_id, "*", "case_step", "held steps (expired)", counts))
+
+
+def _batch_from_held(system: str, held: pd.DataFrame) -> RecordBatch:
+    records = [json.loads(raw) for raw in held["raw_payload"]]
+    frame = pd.DataFrame.from_records(records)
+    frame["_line"] = held["line_no"].to_numpy()
+    return RecordBatch(
+        source_system=system, entity="case_step", origin="held steps (released)", frame=frame,
+        raw=list(held["raw_payload"]), unparsed=[], next_cursor=None, file_path=None, is_last_of_file=False,
+    )
+
+
+def _load_released(
+    engine: Engine, batch: RecordBatch, held: pd.DataFrame, references: ReferenceCache, *, cycle_id: str,
+    now: datetime,
+) -> BatchReport:
+    outcome = validate_batch(batch, references.for_system(None))
+    with engine.begin() as conn:
+        batch_id = open_batch(conn, cycle_id=cycle_id, source_system=batch.source_system, entity="case_step",
+                              origin=batch.origin, started_at=now)
+        _delete_held(conn, held)
+        counts, _ = _store_outcome(conn, batch, outcome, batch_id, now)
+        close_batch(conn, batch_id, counts, finished_at=now, max_updated_at=None)
+    return BatchReport(batch_id, batch.source_system, "case_step", batch.origin, counts)
+
+
+def _delete_held(conn: Connection, held: pd.DataFrame) -> None:
+    for r in held[["source_system", "case_id", "step_no"]].itertuples(index=False):
+        conn.execute(delete(ops_held_step).where(
+            ops_held_step.c.source_system == r.source_system, ops_held_step.c.case_id == r.case_id,
+            ops_held_step.c.step_no == int(r.step_no),
+        ))
+

@@ -1,0 +1,86 @@
+"""The stages of one cycle, wired stage to stage. The CLI and the Airflow DAGs call these same functions."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine
+
+from sanheyi.errors import NotInitialisedError
+from sanheyi.ingest import IngestSummary, Source, ingest_sources, unified_source
+from sanheyi.settings import Settings, load_settings, write_default_config
+from warehouse.db import make_engine
+from warehouse.migrations import upgrade_to_head
+
+log = logging.getLogger(__name__)
+
+HOME_FOLDERS = ("inbox/UNIFIED", "archive", "rejected", "outbox", "reports", "keys", "calendar", "logs", "airflow")
+
+
+def init_home(settings: Settings) -> list[str]:
+    """Create the home, its configuration, keys and an up-to-date warehouse; safe to run again."""
+    done: list[str] = []
+    for folder in HOME_FOLDERS:
+        path = settings.home / folder
+        if not path.exists():
+            path.mkdir(parents=True)
+            done.append(f"created {path}")
+    config_existed = settings.config_file.exists()
+    write_default_config(settings.home)
+    if not config_existed:
+        done.append(f"wrote {settings.config_file}")
+    settings = load_settings(settings.home)
+    from sanheyi.keys import ensure_exchange_keys
+
+    done += ensure_exchange_keys(settings)
+    engine = make_engine(settings.warehouse_url)
+    try:
+        upgrade_to_head(engine)
+    finally:
+        engine.dispose()
+    done.append("warehouse schema is up to date")
+    return done
+
+
+def require_initialised(settings: Settings) -> None:
+    if not settings.config_file.exists():
+        raise NotInitialisedError(
+            f"{settings.home} is not set up: run `sanheyi init` first (or set SANHEYI_HOME)"
+        )
+
+
+def warehouse_engine(settings: Settings) -> Engine:
+    return make_engine(settings.warehouse_url)
+
+
+def new_cycle_id(as_of: datetime) -> str:
+    return f"{as_of.strftime('%Y%m%dT%H%M%S%z')}-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    cycle_id: str
+    summary: IngestSummary
+
+
+def sources_to_read(engine: Engine, settings: Settings) -> list[Source]:
+    """The unified platform first, then every approved self-built system (§10.1 order)."""
+    sources = [unified_source(settings)]
+    from sanheyi.systems import approved_sources
+
+    sources += approved_sources(engine, settings)
+    return sources
+
+
+def ingest_stage(settings: Settings, as_of: datetime, *, cycle_id: str | None = None) -> IngestResult:
+    require_initialised(settings)
+    cycle_id = cycle_id or new_cycle_id(as_of)
+    engine = warehouse_engine(settings)
+    try:
+        summary = ingest_sources(engine, settings, sources_to_read(engine, settings), cycle_id=cycle_id, now=as_of)
+    finally:
+        engine.dispose()
+    return IngestResult(cycle_id, summary)

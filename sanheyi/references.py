@@ -1,0 +1,60 @@
+"""What validation needs to know about the warehouse, kept current while a cycle loads."""
+
+from __future__ import annotations
+
+import pandas as pd
+from sqlalchemy import Connection, Engine, select
+
+from validators import ReferenceData
+from warehouse.tables import dim_department, dim_power_item, dim_power_item_history, fct_case
+
+_ITEM_COLUMNS = ["power_code", "version", "state", "dept_code", "promised_limit", "power_type", "valid_from_at"]
+_CASE_COLUMNS = ["source_system", "case_id", "received_at"]
+
+
+class ReferenceCache:
+    """Departments, power item versions and known cases: read once per cycle, then extended with
+    what each batch loads, so a batch sees everything loaded before it without re-querying."""
+
+    def __init__(self, engine: Engine) -> None:
+        with engine.connect() as conn:
+            self._departments = set(conn.execute(select(dim_department.c.dept_code)).scalars())
+            self._items = _power_item_versions(conn)
+            self._cases = pd.DataFrame(
+                conn.execute(select(fct_case.c.source_system, fct_case.c.case_id, fct_case.c.received_at)).all(),
+                columns=_CASE_COLUMNS,
+            )
+
+    def for_system(self, scope: frozenset[str] | None) -> ReferenceData:
+        return ReferenceData(
+            departments=frozenset(self._departments),
+            power_items=self._items,
+            cases=self._cases,
+            scope=scope,
+        )
+
+    def add_loaded(self, entity: str, rows: pd.DataFrame) -> None:
+        if rows.empty:
+            return
+        if entity == "department":
+            self._departments.update(rows["dept_code"])
+        elif entity == "power_item":
+            added = rows.assign(valid_from_at=rows["updated_at"])[_ITEM_COLUMNS]
+            merged = pd.concat([self._items, added], ignore_index=True)
+            self._items = merged.drop_duplicates(["power_code", "version"], keep="last").reset_index(drop=True)
+        elif entity == "case":
+            merged = pd.concat([self._cases, rows[_CASE_COLUMNS]], ignore_index=True)
+            self._cases = merged.drop_duplicates(["source_system", "case_id"], keep="last").reset_index(drop=True)
+
+
+def _power_item_versions(conn: Connection) -> pd.DataFrame:
+    history = dim_power_item_history
+    rows = conn.execute(
+        select(
+            history.c.power_code, history.c.version, history.c.state, history.c.dept_code,
+            history.c.promised_limit, dim_power_item.c.power_type, history.c.valid_from_at,
+        ).join(dim_power_item, dim_power_item.c.power_code == history.c.power_code)
+    ).all()
+    frame = pd.DataFrame(rows, columns=_ITEM_COLUMNS)
+    frame["valid_from_at"] = pd.to_datetime(frame["valid_from_at"], utc=True)
+    return frame
