@@ -100,7 +100,8 @@ def _ingest_source(
     while True:
         try:
             for batch in _read(engine, source):
-                report = _load_batch(engine, settings, source, batch, references, cycle_id=cycle_id, now=now)
+                report = store_batch(engine, settings, batch, references, scope=source.scope, cycle_id=cycle_id,
+                                     now=now)
                 if report is not None:
                     summary.batches.append(report)
             return
@@ -124,24 +125,29 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _load_batch(
-    engine: Engine, settings: Settings, source: Source, batch: RecordBatch, references: ReferenceCache,
-    *, cycle_id: str, now: datetime,
+def store_batch(
+    engine: Engine, settings: Settings, batch: RecordBatch, references: ReferenceCache,
+    *, scope: frozenset[str] | None, cycle_id: str, now: datetime,
 ) -> BatchReport | None:
+    """Validate one batch and store all of it (records, quarantine, held steps, counts, cursor) at once.
+
+    Returns ``None`` when the batch's file was loaded before (it is only archived then).
+    """
+    system = batch.source_system
     file_path = batch.file_path
     file_sha = _file_sha256(file_path) if file_path is not None else None
     if file_path is not None and file_sha is not None:
         with engine.connect() as conn:
-            done_before = file_already_loaded(conn, source.system_code, file_path.name, file_sha)
+            done_before = file_already_loaded(conn, system, file_path.name, file_sha)
         if done_before:
             if batch.is_last_of_file:
-                archive_file(file_path, settings.archive, source.system_code)
+                archive_file(file_path, settings.archive, system)
             return None
 
-    outcome = validate_batch(batch, references.for_system(source.scope))
+    outcome = validate_batch(batch, references.for_system(scope))
     with engine.begin() as conn:
         batch_id = open_batch(
-            conn, cycle_id=cycle_id, source_system=source.system_code, entity=batch.entity,
+            conn, cycle_id=cycle_id, source_system=system, entity=batch.entity,
             origin=batch.origin, started_at=now, origin_sha256=file_sha,
         )
         counts, loaded_rows = _store_outcome(conn, batch, outcome, batch_id, now)
@@ -151,18 +157,18 @@ def _load_batch(
             max_updated_at=None if pd.isna(max_updated) else max_updated.to_pydatetime(),
         )
         if batch.next_cursor is not None:
-            save_cursor(conn, source.system_code, batch.next_cursor, now)
+            save_cursor(conn, system, batch.next_cursor, now)
         if file_path is not None and file_sha is not None and batch.is_last_of_file:
-            record_file_loaded(conn, source.system_code, file_path.name, file_sha, batch_id, now)
+            record_file_loaded(conn, system, file_path.name, file_sha, batch_id, now)
     references.add_loaded(batch.entity, loaded_rows)
     if file_path is not None and batch.is_last_of_file:
-        archive_file(file_path, settings.archive, source.system_code)
+        archive_file(file_path, settings.archive, system)
     log.info(
         "batch %s %s/%s %s: received=%d loaded=%d quarantined=%d duplicate=%d stale=%d held=%d",
-        batch_id, source.system_code, batch.entity, batch.origin, counts.received, counts.loaded,
+        batch_id, system, batch.entity, batch.origin, counts.received, counts.loaded,
         counts.quarantined, counts.duplicate, counts.stale, counts.held,
     )
-    return BatchReport(batch_id, source.system_code, batch.entity, batch.origin, counts)
+    return BatchReport(batch_id, system, batch.entity, batch.origin, counts)
 
 
 def _store_outcome(
@@ -286,9 +292,13 @@ def release_held_steps(
     expired = ~held["case_known"] & (held_since <= pd.Timestamp(now) - timedelta(days=settings.held_step_days))
 
     for system, group in held[held["case_known"]].groupby("source_system"):
-        batch = _batch_from_held(str(system), group)
-        report = _load_released(engine, batch, group, references, cycle_id=cycle_id, now=now)
-        summary.batches.append(report)
+        with engine.begin() as conn:
+            _delete_held(conn, group)
+        # Deleting before loading is safe: a step that is still without its case is held again.
+        report = store_batch(engine, settings, _batch_from_held(str(system), group), references, scope=None,
+                             cycle_id=cycle_id, now=now)
+        if report is not None:
+            summary.batches.append(report)
     if expired.any():
         with engine.begin() as conn:
             orphans = held[expired]
@@ -322,20 +332,6 @@ def _batch_from_held(system: str, held: pd.DataFrame) -> RecordBatch:
         source_system=system, entity="case_step", origin="held steps (released)", frame=frame,
         raw=list(held["raw_payload"]), unparsed=[], next_cursor=None, file_path=None, is_last_of_file=False,
     )
-
-
-def _load_released(
-    engine: Engine, batch: RecordBatch, held: pd.DataFrame, references: ReferenceCache, *, cycle_id: str,
-    now: datetime,
-) -> BatchReport:
-    outcome = validate_batch(batch, references.for_system(None))
-    with engine.begin() as conn:
-        batch_id = open_batch(conn, cycle_id=cycle_id, source_system=batch.source_system, entity="case_step",
-                              origin=batch.origin, started_at=now)
-        _delete_held(conn, held)
-        counts, _ = _store_outcome(conn, batch, outcome, batch_id, now)
-        close_batch(conn, batch_id, counts, finished_at=now, max_updated_at=None)
-    return BatchReport(batch_id, batch.source_system, "case_step", batch.origin, counts)
 
 
 def _delete_held(conn: Connection, held: pd.DataFrame) -> None:

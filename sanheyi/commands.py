@@ -1,0 +1,184 @@
+"""Handlers of the ``sanheyi`` sub-commands: parse nothing, print results, return an exit status."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from sanheyi.cli import print_json
+from sanheyi.settings import Settings
+from sanheyi.tables import render_table
+
+
+def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
+    from sanheyi.pipeline import init_home
+
+    for line in init_home(settings):
+        print(line)
+    print(f"SANHEYI_HOME ready: {settings.home}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from sanheyi.cycle import describe_cycle, run_cycle
+
+    result = run_cycle(settings, args.as_of, stages=args.stage)
+    print(describe_cycle(result))
+    return 1 if result.failed_sources else 0
+
+
+def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
+    from sanheyi.supervise import statistics_for
+
+    stats = statistics_for(settings, args.period_from, args.period_to, args.as_of)
+    if args.format == "json":
+        print(json.dumps(stats, ensure_ascii=False, indent=1))
+    else:
+        from supervision.statistics import format_statistics_table
+
+        print(format_statistics_table(stats))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from sanheyi.reporting import render_period_report
+
+    files = render_period_report(settings, args.period_from, args.period_to, args.as_of)
+    for path in files:
+        print(path)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    from sanheyi.status import collect_status, format_status
+
+    status = collect_status(settings)
+    if args.format == "json":
+        print_json(status)
+    else:
+        print(format_status(status))
+    return 0
+
+
+def cmd_quarantine_list(args: argparse.Namespace, settings: Settings) -> int:
+    from sanheyi.quarantine import list_quarantine
+
+    entries = list_quarantine(settings, system=args.system, include_resolved=args.all)
+    if args.format == "json":
+        print_json(entries)
+        return 0
+    rows = [
+        [e["quarantine_id"], e["source_system"], e["entity"], e["record_key"], f"{e['origin']}:{e['line_no'] or ''}",
+         ",".join(v["rule_id"] for v in e["violations"]), e["violations"][0]["message_zh"] if e["violations"] else ""]
+        for e in entries
+    ]
+    print(render_table(["id", "来源 source", "实体 entity", "记录 key", "位置 origin", "规则 rules", "说明 message"], rows))
+    print(f"{len(entries)} record(s) in quarantine")
+    return 0
+
+
+def cmd_quarantine_export(args: argparse.Namespace, settings: Settings) -> int:
+    from sanheyi.quarantine import export_quarantine
+
+    count = export_quarantine(settings, args.system, args.out)
+    print(f"{count} record(s) written to {args.out}")
+    return 0
+
+
+def cmd_quarantine_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from sanheyi.quarantine import replay_quarantine
+
+    replayed, still = replay_quarantine(settings, args.as_of)
+    print(f"{replayed} record(s) replayed and loaded; {still} still in quarantine")
+    return 0
+
+
+def cmd_systems_apply(args: argparse.Namespace, settings: Settings) -> int:
+    from sanheyi.systems import apply_system
+
+    print(apply_system(settings, args.file))
+    return 0
+
+
+def cmd_systems_check(args: argparse.Namespace, settings: Settings) -> int:
+    from sanheyi.systems import check_system
+
+    passed, message = check_system(settings, args.code)
+    print(message)
+    return 0 if passed else 1
+
+
+def cmd_systems_decide(args: argparse.Namespace, settings: Settings) -> int:
+    from sanheyi.systems import decide
+
+    print(decide(settings, args.code, args.decision, by=args.by, reason=args.reason))
+    return 0
+
+
+def cmd_systems_list(args: argparse.Namespace, settings: Settings) -> int:
+    from sanheyi.systems import list_systems
+
+    systems = list_systems(settings)
+    if args.format == "json":
+        print_json(systems)
+    else:
+        print(render_table(["system", "name", "dept", "state", "interface", "last check", "waiting"],
+                           [[s["system_code"], s["system_name"], s["dept_code"], s["state"], s["interface_type"],
+                             s["last_check"], s["waiting"]] for s in systems]))
+    return 0
+
+
+def cmd_systems_show(args: argparse.Namespace, settings: Settings) -> int:
+    from sanheyi.systems import show_system
+
+    print_json(show_system(settings, args.code))
+    return 0
+
+
+def cmd_systems_verify_log(args: argparse.Namespace, settings: Settings) -> int:
+    from sanheyi.systems import verify_log
+
+    faults = verify_log(settings)
+    for fault in faults:
+        print(fault)
+    print("audit log intact" if not faults else f"{len(faults)} fault(s) in the audit log")
+    return 0 if not faults else 1
+
+
+def cmd_exchange_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from sanheyi.exchange_stage import verify
+
+    faults = verify(args.package, args.public_key, args.previous)
+    for fault in faults:
+        print(f"FAULT: {fault}")
+    if faults:
+        return 1
+    print(f"OK: {args.package.name} is intact, signed by the given key" + (", chained" if args.previous else ""))
+    return 0
+
+
+def cmd_exchange_status(args: argparse.Namespace, settings: Settings) -> int:
+    from sanheyi.exchange_stage import package_status
+
+    packages = package_status(settings)
+    if args.format == "json":
+        print_json(packages)
+    else:
+        print(render_table(["seq", "file", "records", "state", "receipt", "flagged"],
+                           [[p["sequence"], p["file_name"], p["records"], p["state"], p["receipt_status"] or "",
+                             p["flagged_at"] or ""] for p in packages]))
+    return 0
+
+
+def cmd_exchange_resend(args: argparse.Namespace, settings: Settings) -> int:
+    from sanheyi.exchange_stage import resend_package
+
+    print(resend_package(settings, args.sequence))
+    return 0
+
+
+def cmd_exchange_receipts(args: argparse.Namespace, settings: Settings) -> int:
+    from sanheyi.exchange_stage import process_receipts
+
+    print(process_receipts(settings, args.as_of))
+    return 0

@@ -1,0 +1,241 @@
+"""Warehouse side of the Changzhou exchange: what is pending, claiming it for a package, ``ops_package``
+and ``ops_receipt_log``.
+
+A record version is pending while its ``exchange_seq`` is NULL (the loader and the supervision
+engine reset it whenever they store a newer version). Building package *n* happens in one
+transaction on one connection: take the packaging lock, *claim* every pending row by setting
+``exchange_seq = n`` (which also row-locks them on PostgreSQL, so a loader that wants to replace one
+waits until the package is committed and then makes it pending again), stream the claimed payloads
+in key order, and insert the ``ops_package`` row. A crash before the commit undoes the claim, so the
+rebuild sees exactly the same rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, Connection, String, Table, func, insert, select, text, update
+
+from warehouse.tables import (
+    dim_department,
+    dim_power_item,
+    fct_case,
+    fct_case_step,
+    fct_complaint,
+    fct_supervision_event,
+    ops_package,
+    ops_receipt_log,
+)
+
+BUILT = "BUILT"
+DELIVERED = "DELIVERED"
+ACCEPTED = "ACCEPTED"
+REJECTED = "REJECTED"
+APPLIED = "APPLIED"
+REFUSED = "REFUSED"
+
+# Any constant will do; it only has to be the same for every process that builds packages.
+_PG_PACKAGING_LOCK = 3204813204
+
+
+@dataclass(frozen=True)
+class ExchangeSource:
+    """One table whose rows go into ``data/{entity}.jsonl``."""
+
+    entity: str
+    table: Table
+    keys: tuple[str, ...]
+    changed_at: str  # the column telling when the row's current version was made
+
+
+EXCHANGE_SOURCES: tuple[ExchangeSource, ...] = (
+    ExchangeSource("department", dim_department, ("dept_code",), "updated_at"),
+    ExchangeSource("power_item", dim_power_item, ("power_code",), "updated_at"),
+    ExchangeSource("case", fct_case, ("source_system", "case_id"), "updated_at"),
+    ExchangeSource("case_step", fct_case_step, ("source_system", "case_id", "step_no"), "updated_at"),
+    ExchangeSource("complaint", fct_complaint, ("complaint_id",), "updated_at"),
+    ExchangeSource("supervision_event", fct_supervision_event, ("event_key",), "computed_at"),
+)
+SOURCES_BY_ENTITY = {source.entity: source for source in EXCHANGE_SOURCES}
+
+
+@dataclass(frozen=True)
+class PackageRow:
+    """One row of ``ops_package``."""
+
+    sequence: int
+    package_id: str
+    file_name: str
+    created_at: datetime
+    manifest_sha256: str
+    bytes: int
+    record_counts: dict[str, int]
+    state: str
+    transport: str | None = None
+    delivered_at: datetime | None = None
+    receipt_status: str | None = None
+    receipt_received_at: datetime | None = None
+    receipt_errors: list[dict[str, Any]] | None = None
+    flagged_at: datetime | None = None
+
+
+def _package_row(row: Any) -> PackageRow:
+    return PackageRow(**{name: getattr(row, name) for name in PackageRow.__dataclass_fields__})
+
+
+def lock_for_packaging(conn: Connection) -> None:
+    """Serialise package builders (and take SQLite's write lock before anything is read)."""
+    if conn.dialect.name == "sqlite":
+        # Reads and the claim must see one state of the database: take the write lock up front.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    elif conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_PACKAGING_LOCK})
+
+
+def next_sequence(conn: Connection) -> int:
+    """The next package number: gapless from 1."""
+    return int(conn.execute(select(func.coalesce(func.max(ops_package.c.sequence), 0))).scalar_one()) + 1
+
+
+def pending_counts(conn: Connection) -> dict[str, int]:
+    """Rows per entity whose current version has not been packaged yet."""
+    counts = {}
+    for source in EXCHANGE_SOURCES:
+        table = source.table
+        counts[source.entity] = int(
+            conn.execute(select(func.count()).select_from(table).where(table.c.exchange_seq.is_(None))).scalar_one()
+        )
+    return counts
+
+
+def claim_pending(conn: Connection, sequence: int) -> dict[str, int]:
+    """Mark every pending row as carried by package ``sequence``; the counts per entity (zeros dropped)."""
+    counts = {}
+    for source in EXCHANGE_SOURCES:
+        table = source.table
+        result = conn.execute(
+            update(table).where(table.c.exchange_seq.is_(None)).values(exchange_seq=sequence)
+        )
+        if result.rowcount:
+            counts[source.entity] = int(result.rowcount)
+    return counts
+
+
+def _order_column(conn: Connection, column: Column) -> Any:
+    # Byte order of the key, the same on both dialects (PostgreSQL's default collation is not).
+    if conn.dialect.name == "postgresql" and isinstance(column.type, String):
+        return column.collate("C")
+    return column
+
+
+def iter_claimed_payloads(
+    conn: Connection, entity: str, sequence: int, *, batch_size: int = 20_000
+) -> Iterator[list[str]]:
+    """The payloads claimed by ``sequence`` for ``entity``, in key order, in lists of ``batch_size``.
+
+    Streams (a server-side cursor on PostgreSQL), so a package of millions of rows is never held in
+    memory.
+    """
+    source = SOURCES_BY_ENTITY[entity]
+    table = source.table
+    query = (
+        select(table.c.payload)
+        .where(table.c.exchange_seq == sequence)
+        .order_by(*(_order_column(conn, table.c[key]) for key in source.keys))
+    )
+    result = conn.execution_options(yield_per=batch_size).execute(query)
+    try:
+        yield from result.scalars().partitions(batch_size)
+    finally:
+        result.close()
+
+
+def claimed_changed_at(conn: Connection, sequence: int) -> datetime | None:
+    """The latest ``updated_at`` / ``computed_at`` among the rows claimed by ``sequence``."""
+    latest: datetime | None = None
+    for source in EXCHANGE_SOURCES:
+        table = source.table
+        value = conn.execute(
+            select(func.max(table.c[source.changed_at])).where(table.c.exchange_seq == sequence)
+        ).scalar_one()
+        if value is not None and (latest is None or value > latest):
+            latest = value
+    return latest
+
+
+def last_package(conn: Connection) -> PackageRow | None:
+    row = conn.execute(select(ops_package).order_by(ops_package.c.sequence.desc()).limit(1)).first()
+    return _package_row(row) if row is not None else None
+
+
+def get_package(conn: Connection, sequence: int) -> PackageRow | None:
+    row = conn.execute(select(ops_package).where(ops_package.c.sequence == sequence)).first()
+    return _package_row(row) if row is not None else None
+
+
+def list_packages(conn: Connection, *, states: Iterable[str] | None = None) -> list[PackageRow]:
+    query = select(ops_package).order_by(ops_package.c.sequence)
+    if states is not None:
+        query = query.where(ops_package.c.state.in_(list(states)))
+    return [_package_row(row) for row in conn.execute(query)]
+
+
+def insert_package(conn: Connection, row: PackageRow) -> None:
+    values = {name: getattr(row, name) for name in PackageRow.__dataclass_fields__}
+    conn.execute(insert(ops_package).values(**values))
+
+
+def mark_delivered(conn: Connection, sequence: int, transport: str, at: datetime) -> None:
+    """Record a (re)delivery: the receipt clock starts again and an overdue flag is cleared."""
+    conn.execute(
+        update(ops_package)
+        .where(ops_package.c.sequence == sequence)
+        .values(
+            transport=transport,
+            delivered_at=at,
+            flagged_at=None,
+            state=func.coalesce(ops_package.c.receipt_status, DELIVERED),
+        )
+    )
+
+
+def apply_receipt(
+    conn: Connection, sequence: int, status: str, received_at: datetime, errors: list[dict[str, Any]]
+) -> None:
+    conn.execute(
+        update(ops_package)
+        .where(ops_package.c.sequence == sequence)
+        .values(state=status, receipt_status=status, receipt_received_at=received_at, receipt_errors=errors)
+    )
+
+
+def log_receipt(
+    conn: Connection, file_name: str, sequence: int | None, outcome: str, reason: str | None, at: datetime
+) -> None:
+    conn.execute(
+        insert(ops_receipt_log).values(
+            file_name=file_name, sequence=sequence, outcome=outcome, reason=reason, logged_at=at
+        )
+    )
+
+
+def receipt_log(conn: Connection) -> list[dict[str, Any]]:
+    rows = conn.execute(select(ops_receipt_log).order_by(ops_receipt_log.c.receipt_log_id))
+    return [dict(row._mapping) for row in rows]
+
+
+def flag_overdue(conn: Connection, now: datetime, delivered_before: datetime) -> list[int]:
+    """Flag delivered packages without a receipt whose delivery is older than ``delivered_before``."""
+    condition = (
+        (ops_package.c.state == DELIVERED)
+        & ops_package.c.receipt_status.is_(None)
+        & ops_package.c.flagged_at.is_(None)
+        & (ops_package.c.delivered_at <= delivered_before)
+    )
+    sequences = [int(s) for s in conn.execute(select(ops_package.c.sequence).where(condition).order_by("sequence")).scalars()]
+    if sequences:
+        conn.execute(update(ops_package).where(ops_package.c.sequence.in_(sequences)).values(flagged_at=now))
+    return sequences
