@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from schemas.errors import FatalError, HubError
+from schemas.errors import FatalError, HubError, RetriableError
 
 
 class ConfigError(FatalError):
@@ -17,3 +17,7 @@ class UsageError(HubError):
 
 class NotInitialisedError(FatalError):
     """``SANHEYI_HOME`` has not been set up with ``sanheyi init``."""
+
+
+class SourceFailedError(RetriableError):
+    """A source system could not be read this time (it is tried again on the next run)."""

@@ -75,7 +75,8 @@ def unified_source(settings: Settings) -> Source:
 
 
 def ingest_sources(
-    engine: Engine, settings: Settings, sources: Iterable[Source], *, cycle_id: str, now: datetime
+    engine: Engine, settings: Settings, sources: Iterable[Source], *, cycle_id: str, now: datetime,
+    release_held: bool = True,
 ) -> IngestSummary:
     """Read the sources in order (unified platform first), then release or expire held steps."""
     summary = IngestSummary()
@@ -87,7 +88,8 @@ def ingest_sources(
             message = getattr(exc, "message", None) or type(exc).__name__
             log.error("source %s failed: %s", source.system_code, message)
             summary.failed_sources.append((source.system_code, message))
-    release_held_steps(engine, settings, references, summary, cycle_id=cycle_id, now=now)
+    if release_held:
+        release_held_steps(engine, settings, references, summary, cycle_id=cycle_id, now=now)
     return summary
 
 

@@ -84,3 +84,46 @@ def ingest_stage(settings: Settings, as_of: datetime, *, cycle_id: str | None = 
     finally:
         engine.dispose()
     return IngestResult(cycle_id, summary)
+
+
+def source_codes(settings: Settings) -> list[str]:
+    """The codes of the systems a cycle reads, unified platform first (what the DAG maps over)."""
+    engine = warehouse_engine(settings)
+    try:
+        return [source.system_code for source in sources_to_read(engine, settings)]
+    finally:
+        engine.dispose()
+
+
+def ingest_one_source(settings: Settings, system_code: str, as_of: datetime, *, cycle_id: str) -> IngestSummary:
+    """Read one system only; the DAG runs one of these per approved system so one failure stays local.
+
+    Unlike the whole-cycle path, a failure here raises, so the task fails and is retried.
+    """
+    require_initialised(settings)
+    engine = warehouse_engine(settings)
+    try:
+        by_code = {source.system_code: source for source in sources_to_read(engine, settings)}
+        if system_code not in by_code:
+            from sanheyi.errors import ConfigError
+
+            raise ConfigError(f"system {system_code} is not approved for reading")
+        summary = ingest_sources(engine, settings, [by_code[system_code]], cycle_id=cycle_id, now=as_of,
+                                 release_held=False)
+    finally:
+        engine.dispose()
+    if summary.failed_sources:
+        from sanheyi.errors import SourceFailedError
+
+        raise SourceFailedError("; ".join(f"{code}: {message}" for code, message in summary.failed_sources))
+    return summary
+
+
+def release_held_stage(settings: Settings, as_of: datetime, *, cycle_id: str) -> IngestSummary:
+    """After all systems: load held steps whose case arrived, quarantine those held too long."""
+    require_initialised(settings)
+    engine = warehouse_engine(settings)
+    try:
+        return ingest_sources(engine, settings, [], cycle_id=cycle_id, now=as_of, release_held=True)
+    finally:
+        engine.dispose()

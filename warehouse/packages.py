@@ -116,9 +116,7 @@ def claim_pending(conn: Connection, sequence: int) -> dict[str, int]:
     counts = {}
     for source in EXCHANGE_SOURCES:
         table = source.table
-        result = conn.execute(
-            update(table).where(table.c.exchange_seq.is_(None)).values(exchange_seq=sequence)
-        )
+        result = conn.execute(update(table).where(table.c.exchange_seq.is_(None)).values(exchange_seq=sequence))
         if result.rowcount:
             counts[source.entity] = int(result.rowcount)
     return counts
@@ -146,7 +144,7 @@ def iter_claimed_payloads(
         .where(table.c.exchange_seq == sequence)
         .order_by(*(_order_column(conn, table.c[key]) for key in source.keys))
     )
-    result = conn.execution_options(yield_per=batch_size).execute(query)
+    result = conn.execute(query.execution_options(yield_per=batch_size))
     try:
         yield from result.scalars().partitions(batch_size)
     finally:
@@ -235,7 +233,9 @@ def flag_overdue(conn: Connection, now: datetime, delivered_before: datetime) ->
         & ops_package.c.flagged_at.is_(None)
         & (ops_package.c.delivered_at <= delivered_before)
     )
-    sequences = [int(s) for s in conn.execute(select(ops_package.c.sequence).where(condition).order_by("sequence")).scalars()]
+    sequences = [
+        int(s) for s in conn.execute(select(ops_package.c.sequence).where(condition).order_by("sequence")).scalars()
+    ]
     if sequences:
         conn.execute(update(ops_package).where(ops_package.c.sequence.in_(sequences)).values(flagged_at=now))
     return sequences

@@ -1,0 +1,73 @@
+"""What every hub DAG shares: the Assets that chain them, retry policy, the failure notifier.
+
+Not a DAG file (listed in .airflowignore). Nothing here touches a database, a file or a Variable at
+import time: settings are read inside tasks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import urllib.request
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from airflow.sdk import Asset, BaseNotifier
+
+# Assets carry the cycle id and counts in their event extras, so a consumer knows what it reacts to.
+WAREHOUSE = Asset("sanheyi://warehouse/records", group="sanheyi")
+SUPERVISION = Asset("sanheyi://warehouse/supervision_events", group="sanheyi")
+EXCHANGE = Asset("sanheyi://exchange/changzhou_packages", group="sanheyi")
+
+START_DATE = datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=8)))
+
+log = logging.getLogger("sanheyi.airflow")
+
+
+class HubFailureNotifier(BaseNotifier):
+    """Tells the data engineers about a failed task: always in the log; also to a webhook when
+    ``SANHEYI_ALERT_WEBHOOK`` is set (e.g. the office's chat robot)."""
+
+    template_fields = ()
+
+    def notify(self, context: Any) -> None:
+        ti = context.get("ti") or context.get("task_instance")
+        dag_id = getattr(ti, "dag_id", "?")
+        task_id = getattr(ti, "task_id", "?")
+        exception = context.get("exception")
+        # Only the exception's class and the hub's own one-line message: never a record.
+        message = getattr(exception, "message", None) or type(exception).__name__
+        text = f"三合一数据枢纽任务失败 / hub task failed: {dag_id}.{task_id}: {message}"
+        log.error(text)
+        webhook = os.environ.get("SANHEYI_ALERT_WEBHOOK")
+        if webhook:
+            request = urllib.request.Request(  # noqa: S310 - an operator-configured https URL
+                webhook, data=json.dumps({"text": text}, ensure_ascii=False).encode("utf-8"),
+                headers={"Content-Type": "application/json"}, method="POST",
+            )
+            try:
+                urllib.request.urlopen(request, timeout=10).close()  # noqa: S310
+            except OSError as exc:
+                log.error("alert webhook failed: %s", type(exc).__name__)
+
+
+def default_args(*, timeout_minutes: int = 60) -> dict[str, Any]:
+    return {
+        "owner": "sanheyi",
+        "retries": 3,
+        "retry_delay": timedelta(minutes=1),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=30),
+        "execution_timeout": timedelta(minutes=timeout_minutes),
+        "on_failure_callback": [HubFailureNotifier()],
+    }
+
+
+def as_of_from(context: Any) -> datetime:
+    """The instant a run works as of: the run's ``as_of`` param if given, else the run's logical time."""
+    params = context.get("params") or {}
+    if params.get("as_of"):
+        return datetime.fromisoformat(params["as_of"])
+    run_after = context.get("logical_date") or context["dag_run"].run_after
+    return run_after.astimezone(timezone(timedelta(hours=8)))

@@ -1,0 +1,106 @@
+"""Supervision stage: read the warehouse into frames, compute events and statistics, store events."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pandas as pd
+from sqlalchemy import Engine, select
+
+from sanheyi.pipeline import require_initialised, warehouse_engine
+from sanheyi.settings import Settings
+from supervision.calendar import WorkCalendar
+from supervision.events import compute_events
+from supervision.model import SupervisionData, SupervisionSettings
+from supervision.statistics import compute_statistics
+from warehouse.events_store import sync_events
+from warehouse.tables import dim_department, dim_power_item, fct_case, fct_case_step, fct_complaint
+
+_MONEY = {"power_items": ("fee", "penalty_min", "penalty_max"), "cases": ("fee_paid", "penalty_amount")}
+
+
+def _money_text(value: object) -> str | None:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    return format(value, "f") if not isinstance(value, str) else value
+
+
+def _frame(engine: Engine, table, columns: tuple[str, ...]) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+    with engine.connect() as conn:
+        rows = conn.execute(select(*[table.c[name] for name in columns])).all()
+    frame = pd.DataFrame(rows, columns=list(columns))
+    for name in columns:
+        if name.endswith("_at"):
+            frame[name] = pd.to_datetime(frame[name], utc=True)
+    return frame
+
+
+def load_supervision_data(engine: Engine) -> SupervisionData:
+    """The loaded (valid, latest-version) records; personal data columns are not read at all."""
+    frames = {
+        "departments": _frame(engine, dim_department, ("dept_code", "name")),
+        "power_items": _frame(engine, dim_power_item, (
+            "power_code", "name", "power_type", "dept_code", "legal_limit", "promised_limit", "time_unit", "fee",
+            "penalty_min", "penalty_max", "flow", "state")),
+        "cases": _frame(engine, fct_case, (
+            "source_system", "case_id", "power_code", "dept_code", "received_at", "promised_limit", "status",
+            "finished_at", "result", "result_note", "fee_paid", "relief_reason", "penalty_amount", "satisfaction",
+            "version", "updated_at")),
+        "steps": _frame(engine, fct_case_step, (
+            "source_system", "case_id", "step_no", "step_code", "started_at", "finished_at", "version")),
+        "complaints": _frame(engine, fct_complaint, (
+            "complaint_id", "case_source_system", "case_id", "dept_code", "received_at", "status", "closed_at",
+            "result", "version")),
+    }
+    for name, columns in _MONEY.items():
+        for column in columns:
+            frames[name][column] = frames[name][column].map(_money_text).astype(object)
+    return SupervisionData(**frames)
+
+
+def _calendar(settings: Settings) -> WorkCalendar:
+    override = settings.calendar_override
+    return WorkCalendar.load(override if override.exists() else None)
+
+
+def _supervision_settings(settings: Settings) -> SupervisionSettings:
+    return SupervisionSettings(
+        warn_days=settings.supervision.warn_days,
+        complaint_limit_workdays=settings.supervision.complaint_limit_workdays,
+    )
+
+
+def supervise_stage(settings: Settings, as_of: datetime) -> dict:
+    """Compute every event that holds as of ``as_of`` and store the differences."""
+    require_initialised(settings)
+    engine = warehouse_engine(settings)
+    try:
+        data = load_supervision_data(engine)
+        events = compute_events(data, as_of, _calendar(settings), _supervision_settings(settings))
+        with engine.begin() as conn:
+            sync = sync_events(conn, events, as_of)
+    finally:
+        engine.dispose()
+    return {
+        "active": len(events),
+        "yellow": int((events["card"] == "YELLOW").sum()) if len(events) else 0,
+        "red": int((events["card"] == "RED").sum()) if len(events) else 0,
+        "new": sync.new,
+        "changed": sync.changed,
+        "withdrawn": sync.withdrawn,
+        "provisional": bool(events["provisional"].any()) if len(events) else False,
+    }
+
+
+def statistics_for(settings: Settings, period_from: date, period_to: date, as_of: datetime) -> dict:
+    """§7 statistics for a period as of ``as_of`` (events recomputed for that instant)."""
+    require_initialised(settings)
+    engine = warehouse_engine(settings)
+    try:
+        data = load_supervision_data(engine)
+    finally:
+        engine.dispose()
+    calendar = _calendar(settings)
+    options = _supervision_settings(settings)
+    events = compute_events(data, as_of, calendar, options)
+    return compute_statistics(data, events, period_from, period_to, as_of, calendar, options)

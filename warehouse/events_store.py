@@ -1,0 +1,94 @@
+"""Stored supervision events: only what changed is written, and events that no longer hold are
+kept as ``WITHDRAWN`` (§5.4) so that Changzhou learns of the withdrawal in the next package."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import pandas as pd
+from sqlalchemy import Connection, select
+
+from warehouse.bulk import copy_rows, create_stage, frame_to_rows, is_postgres
+from warehouse.tables import fct_supervision_event
+
+EVENT_FIELDS = ("event_key", "rule", "card", "event_date", "dept_code", "power_type", "case_source_system",
+                "case_id", "complaint_id", "status")
+
+
+@dataclass(frozen=True)
+class EventSync:
+    new: int
+    changed: int
+    withdrawn: int
+    unchanged: int
+
+
+def _payload(row: dict) -> str:
+    record = {}
+    for name in EVENT_FIELDS:
+        value = row.get(name)
+        if isinstance(value, (date, datetime)):
+            value = value.isoformat()[:10]
+        elif value is not None and pd.isna(value):
+            value = None
+        record[name] = value
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+
+def _with_payloads(events: pd.DataFrame) -> pd.DataFrame:
+    frame = events.copy()
+    frame["payload"] = [_payload(r) for r in frame.to_dict("records")]
+    frame["payload_sha256"] = [hashlib.sha256(p.encode("utf-8")).hexdigest() for p in frame["payload"]]
+    return frame
+
+
+def sync_events(conn: Connection, computed: pd.DataFrame, computed_at: datetime) -> EventSync:
+    """Make the stored events equal to ``computed`` (the events that hold now)."""
+    table = fct_supervision_event
+    stored = pd.DataFrame(
+        conn.execute(select(table)).mappings().all(), columns=[c.name for c in table.columns]
+    )
+    current = computed.copy()
+    current["status"] = "ACTIVE"
+    if "provisional" not in current.columns:
+        current["provisional"] = False
+    current = _with_payloads(current)
+    stored_sha = dict(zip(stored["event_key"], stored["payload_sha256"], strict=False))
+
+    is_new = ~current["event_key"].isin(stored_sha.keys())
+    changed_mask = ~is_new & (current["payload_sha256"] != current["event_key"].map(stored_sha))
+    gone = stored[(stored["status"] == "ACTIVE") & ~stored["event_key"].isin(set(current["event_key"]))].copy()
+    gone["status"] = "WITHDRAWN"
+    gone = _with_payloads(gone.drop(columns=["payload", "payload_sha256"]))
+
+    writes = pd.concat([current[is_new | changed_mask], gone], ignore_index=True)
+    if not writes.empty:
+        writes["computed_at"] = computed_at
+        writes["exchange_seq"] = None
+        columns = [c.name for c in table.columns]
+        stage = "stg_supervision_event"
+        create_stage(conn, table, stage)
+        copy_rows(conn, stage, columns, frame_to_rows(writes[columns], table, columns, is_postgres(conn)))
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != "event_key")
+        conn.exec_driver_sql(
+            f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM {stage} WHERE true "
+            f"ON CONFLICT (event_key) DO UPDATE SET {updates}"
+        )
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {stage}")
+    return EventSync(
+        new=int(is_new.sum()),
+        changed=int(changed_mask.sum()),
+        withdrawn=len(gone),
+        unchanged=int((~is_new & ~changed_mask).sum()),
+    )
+
+
+def stored_events(conn: Connection, *, active_only: bool = True) -> pd.DataFrame:
+    table = fct_supervision_event
+    query = select(table)
+    if active_only:
+        query = query.where(table.c.status == "ACTIVE")
+    return pd.DataFrame(conn.execute(query).mappings().all(), columns=[c.name for c in table.columns])
