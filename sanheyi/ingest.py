@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import Connection, Engine, delete, insert, select
 
-from connectors.base import Connector, RecordBatch
+from connectors.base import Connector, RecordBatch, records_to_frame
 from connectors.file_drop import FileDropConnector, FileRejected, archive_file, reject_file
 from sanheyi.references import ReferenceCache
 from sanheyi.settings import Settings
@@ -328,8 +328,7 @@ def release_held_steps(
 
 def _batch_from_held(system: str, held: pd.DataFrame) -> RecordBatch:
     records = [json.loads(raw) for raw in held["raw_payload"]]
-    frame = pd.DataFrame.from_records(records)
-    frame["_line"] = held["line_no"].to_numpy()
+    frame = records_to_frame("case_step", records, held["line_no"].fillna(0).astype(int).tolist())
     return RecordBatch(
         source_system=system, entity="case_step", origin="held steps (released)", frame=frame,
         raw=list(held["raw_payload"]), unparsed=[], next_cursor=None, file_path=None, is_last_of_file=False,

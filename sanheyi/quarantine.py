@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import select
 
-from connectors.base import RecordBatch
+from connectors.base import RecordBatch, records_to_frame
 from sanheyi.ingest import IngestSummary, store_batch
 from sanheyi.pipeline import require_initialised, sources_to_read, warehouse_engine
 from sanheyi.references import ReferenceCache
@@ -108,9 +108,8 @@ def replay_quarantine(settings: Settings, as_of: datetime) -> tuple[int, int]:
 
 def _batch_from_entries(system: str, entity: str, entries: pd.DataFrame) -> RecordBatch:
     records = [json.loads(raw) for raw in entries["raw_payload"]]
-    frame = pd.DataFrame.from_records(records)
     # the quarantine id stands in for the line: unique within the replayed batch
-    frame["_line"] = entries["quarantine_id"].to_numpy()
+    frame = records_to_frame(entity, records, entries["quarantine_id"].astype(int).tolist())
     return RecordBatch(
         source_system=system, entity=entity, origin="quarantine replay", frame=frame,
         raw=list(entries["raw_payload"]), unparsed=[], next_cursor=None, file_path=None, is_last_of_file=False,
