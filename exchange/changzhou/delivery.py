@@ -1,0 +1,82 @@
+"""Delivering built packages, resending them, and flagging the ones without a receipt.
+
+Built packages stay in the package store (``{home}/exchange/packages/`` in the hub's layout) for
+good: a resend sends the very bytes that were built, checked against ``ops_package`` first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import zipfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from exchange.changzhou.errors import PackageStoreError
+from exchange.changzhou.transport import Transport
+from warehouse import packages as wp
+
+log = logging.getLogger(__name__)
+
+
+def stored_package(engine: Engine, sequence: int, store_dir: Path) -> Path:
+    """The stored zip of package ``sequence``, after checking it is the one recorded."""
+    with engine.connect() as conn:
+        row = wp.get_package(conn, sequence)
+    if row is None:
+        raise PackageStoreError(f"没有序号为 {sequence} 的交换包 / no package with sequence {sequence} was built")
+    path = store_dir / row.file_name
+    if not path.is_file():
+        raise PackageStoreError(f"交换包文件缺失 / package file missing from the store: {path}")
+    problem = None
+    if path.stat().st_size != row.bytes:
+        problem = f"size {path.stat().st_size} != recorded {row.bytes}"
+    else:
+        try:
+            with zipfile.ZipFile(path) as archive:
+                manifest_sha = hashlib.sha256(archive.read("manifest.json")).hexdigest()
+        except (zipfile.BadZipFile, KeyError, OSError) as exc:
+            problem = f"unreadable ({exc})"
+        else:
+            if manifest_sha != row.manifest_sha256:
+                problem = "manifest.json differs from the recorded one"
+    if problem:
+        raise PackageStoreError(
+            f"存储的交换包与记录不符 / stored package {row.file_name} does not match ops_package: {problem}"
+        )
+    return path
+
+
+def deliver_package(engine: Engine, sequence: int, transport: Transport, store_dir: Path, *, now: datetime) -> Path:
+    """Send package ``sequence`` from the store and record the delivery."""
+    path = stored_package(engine, sequence, store_dir)
+    transport.deliver(path)
+    with engine.begin() as conn:
+        wp.mark_delivered(conn, sequence, transport.name, now)
+    log.info("exchange package %s delivered via %s", path.name, transport.name)
+    return path
+
+
+def deliver_pending(engine: Engine, transport: Transport, store_dir: Path, *, now: datetime) -> list[int]:
+    """Deliver every built but undelivered package, oldest first; stops at the first failure."""
+    with engine.connect() as conn:
+        pending = [row.sequence for row in wp.list_packages(conn, states=[wp.BUILT])]
+    for sequence in pending:
+        deliver_package(engine, sequence, transport, store_dir, now=now)
+    return pending
+
+
+def resend(engine: Engine, seq: int, transport: Transport, out_dir: Path, *, now: datetime | None = None) -> Path:
+    """Send package ``seq`` again, the identical bytes; the receipt clock restarts at ``now``."""
+    return deliver_package(engine, seq, transport, out_dir, now=now or datetime.now(UTC))
+
+
+def flag_overdue(engine: Engine, now: datetime, after: timedelta = timedelta(hours=24)) -> list[int]:
+    """Flag delivered packages with no receipt ``after`` their delivery; the sequences flagged now."""
+    with engine.begin() as conn:
+        flagged = wp.flag_overdue(conn, now, now - after)
+    for sequence in flagged:
+        log.warning("exchange package %d has no receipt %s after delivery", sequence, after)
+    return flagged

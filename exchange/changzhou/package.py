@@ -1,0 +1,312 @@
+"""Building a signed exchange package from the warehouse (Interface Standard v1 §8).
+
+Reproducibility: everything inside the zip is a function of the claimed rows, the sequence, the
+previous manifest and the key, so a package rebuilt after a crash (zip written, transaction not
+committed) is the same byte for byte:
+
+- entries in sorted order (``data/*.jsonl`` before ``manifest.json``, ``manifest.sig``), timestamps
+  fixed at 1980-01-01 00:00, mode 0644, deflate at :data:`COMPRESS_LEVEL`;
+- ``created_at`` is the instant of the newest content: the latest ``updated_at`` / ``computed_at`` of
+  the rows in the package (never earlier than the previous package's ``created_at``), in +08:00,
+  rounded up to the second; the wall clock at build time is not written into the package;
+- ``package_id`` is a UUIDv5 of the sequence and the SHA-256 of the data files;
+- Ed25519 signatures are deterministic, and SM2 uses an RFC 6979 nonce (see ``sm2.py``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import os
+import threading
+import uuid
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from queue import Queue
+from typing import IO
+
+from sqlalchemy import Connection, Engine
+
+from exchange.changzhou.errors import PackageStoreError
+from exchange.changzhou.manifest import (
+    ENTITIES,
+    RECEIVER,
+    SENDER,
+    STANDARD_VERSION,
+    Manifest,
+    ManifestFile,
+    data_path,
+    manifest_bytes,
+    package_file_name,
+)
+from exchange.changzhou.signing import KeyStore, Signer
+from warehouse import packages as wp
+
+log = logging.getLogger(__name__)
+
+COMPRESS_LEVEL = 6
+ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
+SHANGHAI = timezone(timedelta(hours=8))  # China has kept +08:00 without daylight saving since 1991
+# Namespace of package ids: uuid5(NAMESPACE_URL, "urn:liyang:sanheyi:exchange:320481-320400").
+PACKAGE_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, f"urn:liyang:sanheyi:exchange:{SENDER}-{RECEIVER}")
+
+
+@dataclass(frozen=True)
+class BuiltPackage:
+    """A package that has been written to the package store and recorded in ``ops_package``."""
+
+    sequence: int
+    package_id: str
+    path: Path
+    created_at: datetime
+    manifest_sha256: str
+    bytes: int
+    record_counts: dict[str, int]
+
+    @property
+    def file_name(self) -> str:
+        return self.path.name
+
+
+def _zip_info(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=ZIP_TIMESTAMP)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.create_system = 3  # unix, whatever machine builds it
+    info.external_attr = 0o100644 << 16
+    info._compresslevel = COMPRESS_LEVEL  # type: ignore[attr-defined]  # Python 3.11's name for it
+    return info
+
+
+def format_instant(value: datetime) -> str:
+    """RFC 3339 in +08:00, rounded up to the whole second."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime")
+    if value.microsecond:
+        value = value.replace(microsecond=0) + timedelta(seconds=1)
+    return value.astimezone(SHANGHAI).isoformat(timespec="seconds")
+
+
+class _Writer(threading.Thread):
+    """Compresses and writes on a second thread while the first one reads the database.
+
+    zlib and SHA-256 release the GIL on large buffers, so on two cores reading and compressing
+    overlap. Chunks go through a small bounded queue: memory stays a few chunks, whatever the size
+    of the package.
+    """
+
+    def __init__(self, zip_file: zipfile.ZipFile) -> None:
+        super().__init__(name="package-writer", daemon=True)
+        self.zip_file = zip_file
+        self.queue: Queue[tuple[str, object]] = Queue(maxsize=8)
+        self.error: BaseException | None = None
+        self._stream: IO[bytes] | None = None
+
+    def run(self) -> None:
+        while True:
+            kind, value = self.queue.get()
+            if kind == "stop":
+                if self._stream is not None:  # stopped half-way: let the zip file close cleanly
+                    try:
+                        self._stream.close()
+                    except BaseException as exc:
+                        self.error = self.error or exc
+                    self._stream = None
+                return
+            if self.error is not None:
+                continue  # drain after a failure so the producer never blocks
+            try:
+                if kind == "open":
+                    assert isinstance(value, str)
+                    self._stream = self.zip_file.open(_zip_info(value), mode="w", force_zip64=True)
+                elif kind == "chunk":
+                    assert self._stream is not None and isinstance(value, bytes)
+                    self._stream.write(value)
+                elif kind == "close":
+                    assert self._stream is not None
+                    self._stream.close()
+                    self._stream = None
+            except BaseException as exc:  # handed to the producer in finish()
+                self.error = exc
+
+    def put(self, kind: str, value: object = None) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put((kind, value))
+
+    def finish(self) -> None:
+        self.queue.put(("stop", None))
+        self.join()
+        if self.error is not None:
+            raise self.error
+
+
+def _write_data(
+    conn: Connection, zip_file: zipfile.ZipFile, sequence: int, counts: dict[str, int]
+) -> list[ManifestFile]:
+    files: dict[str, ManifestFile] = {}
+    writer = _Writer(zip_file)
+    writer.start()
+    try:
+        for entity in sorted(counts):  # zip entries in name order
+            path = data_path(entity)
+            digest = hashlib.sha256()
+            size = 0
+            records = 0
+            writer.put("open", path)
+            for payloads in wp.iter_claimed_payloads(conn, entity, sequence):
+                chunk = ("\n".join(payloads) + "\n").encode("utf-8")
+                digest.update(chunk)
+                size += len(chunk)
+                records += len(payloads)
+                writer.put("chunk", chunk)
+            writer.put("close")
+            if records != counts[entity]:  # the claim and the read disagree: never ship that
+                raise PackageStoreError(f"{entity}: claimed {counts[entity]} rows but read {records}")
+            files[entity] = ManifestFile(
+                path=path, entity=entity, records=records, bytes=size, sha256=digest.hexdigest()
+            )
+    finally:
+        writer.finish()
+    return [files[entity] for entity in ENTITIES if entity in files]
+
+
+def _package_id(sequence: int, files: list[ManifestFile]) -> str:
+    content = hashlib.sha256("".join(f"{f['path']}:{f['sha256']}\n" for f in files).encode("ascii")).hexdigest()
+    return str(uuid.uuid5(PACKAGE_NAMESPACE, f"{sequence}:{content}"))
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _publish(part: Path, final: Path) -> None:
+    """Rename the finished zip into place; a different file already there is kept aside, never lost."""
+    if final.exists():
+        old = _sha256_file(final)
+        if old != _sha256_file(part):
+            aside = final.with_name(f"{final.name}.superseded-{old[:12]}")
+            log.warning("package store: %s differs from the rebuilt package; kept as %s", final.name, aside.name)
+            os.replace(final, aside)
+    os.replace(part, final)
+    directory = os.open(final.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def _write_zip(
+    conn: Connection,
+    part: Path,
+    *,
+    sequence: int,
+    counts: dict[str, int],
+    created_at: str,
+    previous_manifest_sha256: str | None,
+    signer: Signer,
+) -> bytes:
+    """Write the whole package to ``part`` (fsynced); return the bytes of its ``manifest.json``."""
+    with part.open("wb") as raw:
+        with zipfile.ZipFile(raw, mode="w", allowZip64=True) as zip_file:
+            files = _write_data(conn, zip_file, sequence, counts)
+            manifest = Manifest(
+                standard_version=STANDARD_VERSION,
+                package_id=_package_id(sequence, files),
+                sender=SENDER,
+                receiver=RECEIVER,
+                sequence=sequence,
+                created_at=created_at,
+                previous_manifest_sha256=previous_manifest_sha256,
+                files=files,
+                signature={"algorithm": signer.algorithm, "key_id": signer.key_id},
+            )
+            body = manifest_bytes(manifest)
+            zip_file.writestr(_zip_info("manifest.json"), body)
+            zip_file.writestr(_zip_info("manifest.sig"), base64_line(signer.sign(body)))
+        raw.flush()
+        os.fsync(raw.fileno())
+    return body
+
+
+def build_package(engine: Engine, keys: KeyStore, out_dir: Path, *, now: datetime) -> BuiltPackage | None:
+    """Build, sign and record the next package from every pending row; ``None`` when nothing is pending.
+
+    The zip goes to ``out_dir`` (the package store, kept for resending) under a temporary name and
+    is renamed when complete; the ``ops_package`` row and the claim of the rows are committed after
+    that, in one transaction. ``now`` is only logged: it is deliberately not written into the package
+    (see the module docstring).
+    """
+    signer = keys.signer()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with engine.connect() as conn:
+        try:
+            wp.lock_for_packaging(conn)
+            sequence = wp.next_sequence(conn)
+            counts = wp.claim_pending(conn, sequence)
+            if not counts:
+                conn.rollback()
+                return None
+            previous = wp.last_package(conn)
+            changed_at = wp.claimed_changed_at(conn, sequence)
+            assert changed_at is not None  # rows were claimed
+            if previous is not None and previous.created_at > changed_at:
+                changed_at = previous.created_at
+            created_at = format_instant(changed_at)
+
+            name = package_file_name(sequence)
+            final = out_dir / name
+            part = out_dir / f".{name}.part"
+            try:
+                body = _write_zip(
+                    conn,
+                    part,
+                    sequence=sequence,
+                    counts=counts,
+                    created_at=created_at,
+                    previous_manifest_sha256=previous.manifest_sha256 if previous else None,
+                    signer=signer,
+                )
+            except BaseException:
+                part.unlink(missing_ok=True)
+                raise
+            _publish(part, final)
+            row = wp.PackageRow(
+                sequence=sequence,
+                package_id=json.loads(body)["package_id"],
+                file_name=name,
+                created_at=datetime.fromisoformat(created_at),
+                manifest_sha256=hashlib.sha256(body).hexdigest(),
+                bytes=final.stat().st_size,
+                record_counts=counts,
+                state=wp.BUILT,
+            )
+            wp.insert_package(conn, row)
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+    log.info(
+        "exchange package %s built at %s: %s records, %d bytes", name, now.isoformat(), sum(counts.values()), row.bytes
+    )
+    return BuiltPackage(
+        sequence=sequence,
+        package_id=row.package_id,
+        path=final,
+        created_at=row.created_at,
+        manifest_sha256=row.manifest_sha256,
+        bytes=row.bytes,
+        record_counts=dict(counts),
+    )
+
+
+def base64_line(signature: bytes) -> bytes:
+    """``manifest.sig``: the base64 of the signature, one line, no newline."""
+    return base64.b64encode(signature)

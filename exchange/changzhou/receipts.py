@@ -1,0 +1,146 @@
+"""Receipts from Changzhou: read, match against the package sent, apply or refuse, set aside.
+
+A receipt is applied only when its file name, ``sequence`` and ``manifest_sha256`` all match a
+package that was built and has no receipt yet. Anything else (unknown sequence, wrong hash,
+malformed JSON, a second receipt for the same package) is refused: logged in ``ops_receipt_log``
+with the reason and moved to ``receipts/refused/`` beside the receipts, never deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from exchange.changzhou.errors import ReceiptError
+from exchange.changzhou.manifest import RECEIPT_NAME, RECEIPT_STATUSES, Receipt, ReceiptErrorEntry
+from exchange.changzhou.transport import APPLIED, REFUSED, Transport
+from warehouse import packages as wp
+
+log = logging.getLogger(__name__)
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_FIELDS = {"sequence", "manifest_sha256", "status", "received_at", "errors"}
+
+
+@dataclass(frozen=True)
+class ReceiptOutcome:
+    """What happened to one receipt file."""
+
+    file_name: str
+    sequence: int | None
+    outcome: str  # APPLIED / REFUSED
+    status: str | None  # ACCEPTED / REJECTED when applied
+    reason: str | None
+    moved_to: str
+
+
+def _instant(value: object) -> datetime:
+    if not isinstance(value, str):
+        raise ReceiptError("received_at is not a string")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ReceiptError("received_at is not an RFC 3339 date-time") from None
+    if parsed.tzinfo is None:
+        raise ReceiptError("received_at has no offset")
+    return parsed
+
+
+def _errors(value: object) -> list[ReceiptErrorEntry]:
+    if not isinstance(value, list):
+        raise ReceiptError("errors is not a list")
+    entries = []
+    for index, item in enumerate(value):
+        if not isinstance(item, dict) or set(item) - {"entity", "key", "message"} or "message" not in item:
+            raise ReceiptError(f"errors[{index}] is not an object with entity, key, message")
+        entity, key, message = item.get("entity"), item.get("key"), item["message"]
+        if not all(v is None or isinstance(v, str) for v in (entity, key)) or not isinstance(message, str):
+            raise ReceiptError(f"errors[{index}] has a field of the wrong type")
+        entries.append(ReceiptErrorEntry(entity=entity, key=key, message=message))
+    return entries
+
+
+def parse_receipt(file_name: str, data: bytes) -> Receipt:
+    """The receipt in ``data``, checked field by field; :class:`ReceiptError` says what is wrong."""
+    named = RECEIPT_NAME.match(file_name)
+    if not named:
+        raise ReceiptError("file name is not receipt-{sequence:010d}.json")
+    try:
+        raw: Any = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ReceiptError("not UTF-8 JSON") from None
+    if not isinstance(raw, dict):
+        raise ReceiptError("not a JSON object")
+    missing, unknown = _FIELDS - set(raw), set(raw) - _FIELDS
+    if missing or unknown:
+        problems = [f"missing {m}" for m in sorted(missing)] + [f"unknown field {u}" for u in sorted(unknown)]
+        raise ReceiptError("; ".join(problems))
+    sequence = raw["sequence"]
+    if not isinstance(sequence, int) or isinstance(sequence, bool) or sequence < 1:
+        raise ReceiptError("sequence is not a whole number >= 1")
+    if sequence != int(named.group(1)):
+        raise ReceiptError(f"sequence {sequence} does not match the file name")
+    sha = raw["manifest_sha256"]
+    if not isinstance(sha, str) or not _HEX64.match(sha.lower()):
+        raise ReceiptError("manifest_sha256 is not 64 hex digits")
+    if raw["status"] not in RECEIPT_STATUSES:
+        raise ReceiptError("status is not ACCEPTED or REJECTED")
+    _instant(raw["received_at"])
+    return Receipt(
+        sequence=sequence,
+        manifest_sha256=sha.lower(),
+        status=raw["status"],
+        received_at=raw["received_at"],
+        errors=_errors(raw["errors"]),
+    )
+
+
+def _apply(
+    engine: Engine, file_name: str, data: bytes, now: datetime
+) -> tuple[int | None, str, str | None, str | None]:
+    """(sequence, outcome, status, reason) after applying or refusing one receipt in one transaction."""
+    sequence: int | None = None
+    with engine.begin() as conn:
+        try:
+            receipt = parse_receipt(file_name, data)
+            sequence = receipt["sequence"]
+            package = wp.get_package(conn, sequence)
+            if package is None:
+                raise ReceiptError(f"no package with sequence {sequence} was sent")
+            if receipt["manifest_sha256"] != package.manifest_sha256:
+                raise ReceiptError(f"manifest_sha256 does not match package {sequence}")
+            if package.receipt_status is not None:
+                raise ReceiptError(f"package {sequence} already has a receipt ({package.receipt_status})")
+        except ReceiptError as exc:
+            wp.log_receipt(conn, file_name, sequence, wp.REFUSED, exc.message, now)
+            return sequence, wp.REFUSED, None, exc.message
+        wp.apply_receipt(
+            conn,
+            sequence,
+            receipt["status"],
+            _instant(receipt["received_at"]),
+            [dict(entry) for entry in receipt["errors"]],
+        )
+        wp.log_receipt(conn, file_name, sequence, wp.APPLIED, None, now)
+        return sequence, wp.APPLIED, receipt["status"], None
+
+
+def collect_receipts(engine: Engine, transport: Transport, now: datetime) -> list[ReceiptOutcome]:
+    """Read every waiting receipt; mark packages ACCEPTED/REJECTED or refuse the receipt; set it aside."""
+    outcomes = []
+    for file_name in transport.list_receipts():
+        data = transport.read_receipt(file_name)
+        sequence, outcome, status, reason = _apply(engine, file_name, data, now)
+        moved_to = transport.set_aside(file_name, APPLIED if outcome == wp.APPLIED else REFUSED)
+        if outcome == wp.APPLIED:
+            log.info("receipt %s: package %s %s", file_name, sequence, status)
+        else:
+            log.warning("receipt %s refused: %s", file_name, reason)
+        outcomes.append(ReceiptOutcome(file_name, sequence, outcome, status, reason, moved_to))
+    return outcomes
