@@ -258,7 +258,9 @@ class WaitingSystem:
 def _complete_files(folder: Path) -> int:
     if not folder.is_dir():
         return 0
-    return sum(1 for p in folder.iterdir() if p.is_file() and not p.name.endswith(".part") and not p.name.startswith("."))
+    return sum(
+        1 for p in folder.iterdir() if p.is_file() and not p.name.endswith(".part") and not p.name.startswith(".")
+    )
 
 
 def waiting_systems(engine: Engine, home: Path, *, unified_code: str = "UNIFIED") -> list[WaitingSystem]:
