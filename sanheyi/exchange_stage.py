@@ -1,0 +1,144 @@
+"""Exchange stage: build the next package, deliver it, collect receipts, flag the overdue ones."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from connectors.credentials import CredentialResolver
+from exchange.changzhou import (
+    KeyStore,
+    OutboxTransport,
+    SftpTransport,
+    Transport,
+    build_package,
+    collect_receipts,
+    deliver_pending,
+    flag_overdue,
+    resend,
+    simulate_receiver,
+    verify_package,
+)
+from sanheyi.pipeline import require_initialised, warehouse_engine
+from sanheyi.settings import Settings
+from warehouse import packages as wp
+
+
+def package_store(settings: Settings) -> Path:
+    """Where built packages are kept for good (resending sends these very bytes)."""
+    return settings.home / "exchange" / "packages"
+
+
+def transport_for(settings: Settings) -> Transport:
+    if settings.exchange.transport == "sftp":
+        sftp = settings.exchange.sftp
+        credential = CredentialResolver().resolve(sftp.get("credential"))
+        keys = [credential.token] if credential and credential.token and "PRIVATE KEY" in credential.token else []
+        return SftpTransport(
+            sftp["host"], int(sftp.get("port") or 22), sftp["username"], sftp.get("remote_dir") or "/incoming",
+            password=None if keys or credential is None else credential.password,
+            client_keys=keys, known_hosts=sftp.get("known_hosts"),
+        )
+    return OutboxTransport(settings.outbox)
+
+
+def build_stage(settings: Settings, as_of: datetime) -> dict:
+    require_initialised(settings)
+    engine = warehouse_engine(settings)
+    try:
+        built = build_package(engine, KeyStore(settings.keys_dir), package_store(settings), now=as_of)
+    finally:
+        engine.dispose()
+    if built is None:
+        return {"built": None, "records": {}}
+    return {"built": built.file_name, "sequence": built.sequence, "records": built.record_counts}
+
+
+def deliver_stage(settings: Settings, as_of: datetime) -> list[int]:
+    require_initialised(settings)
+    engine = warehouse_engine(settings)
+    try:
+        return deliver_pending(engine, transport_for(settings), package_store(settings), now=as_of)
+    finally:
+        engine.dispose()
+
+
+def process_receipts(settings: Settings, as_of: datetime) -> str:
+    """Apply the receipts waiting at the prefecture's side and flag packages without one."""
+    require_initialised(settings)
+    engine = warehouse_engine(settings)
+    try:
+        outcomes = collect_receipts(engine, transport_for(settings), as_of)
+        flagged = flag_overdue(engine, as_of, timedelta(hours=settings.exchange.receipt_timeout_hours))
+    finally:
+        engine.dispose()
+    applied = [o for o in outcomes if o.outcome == "APPLIED"]
+    refused = [o for o in outcomes if o.outcome != "APPLIED"]
+    parts = [f"{len(applied)} receipt(s) applied"]
+    if refused:
+        parts.append(f"{len(refused)} refused (" + "; ".join(f"{o.file_name}: {o.reason}" for o in refused) + ")")
+    if flagged:
+        parts.append(f"no receipt after {settings.exchange.receipt_timeout_hours} h: packages {flagged}")
+    return ", ".join(parts)
+
+
+def exchange_stage(settings: Settings, as_of: datetime) -> dict:
+    """Build → deliver → collect receipts, as one stage of ``sanheyi run``."""
+    built = build_stage(settings, as_of)
+    delivered = deliver_stage(settings, as_of)
+    receipts = process_receipts(settings, as_of)
+    if built["built"]:
+        records = sum(built["records"].values())
+        summary = f"package {built['built']} ({records} records)"
+    else:
+        summary = "nothing changed since the previous package: no package"
+    return {**built, "delivered": delivered, "summary": f"{summary}; delivered {delivered or 'none'}; {receipts}"}
+
+
+def verify(package: Path, public_key: Path, previous: Path | None) -> list[str]:
+    """The receiving side's verifier; reads only the files it is given (no home needed)."""
+    if not package.is_file():
+        return [f"package not found: {package}"]
+    if not public_key.is_file():
+        return [f"public key not found: {public_key}"]
+    if previous is not None and not previous.is_file():
+        return [f"previous package not found: {previous}"]
+    return verify_package(package, public_key.read_bytes(), previous)
+
+
+def package_status(settings: Settings) -> list[dict]:
+    require_initialised(settings)
+    engine = warehouse_engine(settings)
+    try:
+        with engine.connect() as conn:
+            rows = wp.list_packages(conn)
+    finally:
+        engine.dispose()
+    return [
+        {
+            "sequence": r.sequence, "file_name": r.file_name, "records": sum((r.record_counts or {}).values()),
+            "record_counts": r.record_counts, "state": r.state, "created_at": r.created_at.isoformat(),
+            "delivered_at": r.delivered_at.isoformat() if r.delivered_at else None,
+            "receipt_status": r.receipt_status, "receipt_errors": r.receipt_errors,
+            "flagged_at": r.flagged_at.isoformat() if r.flagged_at else None,
+        }
+        for r in rows
+    ]
+
+
+def resend_package(settings: Settings, sequence: int) -> str:
+    require_initialised(settings)
+    engine = warehouse_engine(settings)
+    try:
+        path = resend(engine, sequence, transport_for(settings), package_store(settings))
+    finally:
+        engine.dispose()
+    return f"resent {path.name} (identical bytes)"
+
+
+def demo_receiver_round_trip(settings: Settings, as_of: datetime) -> list[str]:
+    """The demo's stand-in for Changzhou: verify what is in the outbox and answer with receipts."""
+    receipts = simulate_receiver(settings.outbox, KeyStore(settings.keys_dir).public_key_pem(), as_of)
+    lines = [f"receiver wrote {path.name}" for path in receipts]
+    lines.append(process_receipts(settings, as_of))
+    return lines
