@@ -10,13 +10,13 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
-from schemas.errors import HubError
 from sanheyi.errors import UsageError
 from sanheyi.logs import configure_logging
 from sanheyi.settings import Settings, load_settings
+from schemas.errors import HubError
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -157,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
         if getattr(args, "as_of", "absent") is None:
-            args.as_of = datetime.now(timezone.utc).astimezone()
+            args.as_of = datetime.now(UTC).astimezone()
         return int(args.handler(args, settings) or 0)
     except HubError as exc:
         print(f"sanheyi: {exc.message}", file=sys.stderr)

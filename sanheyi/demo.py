@@ -115,7 +115,12 @@ def summarise(settings: Settings) -> None:
     from sanheyi.pipeline import warehouse_engine
     from sanheyi.quarantine import list_quarantine
     from warehouse.tables import (
-        fct_case, fct_case_step, fct_complaint, fct_supervision_event, ops_load_batch, ops_package,
+        fct_case,
+        fct_case_step,
+        fct_complaint,
+        fct_supervision_event,
+        ops_load_batch,
+        ops_package,
     )
 
     engine = warehouse_engine(settings)

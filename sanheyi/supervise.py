@@ -58,12 +58,12 @@ def load_supervision_data(engine: Engine) -> SupervisionData:
     return SupervisionData(**frames)
 
 
-def _calendar(settings: Settings) -> WorkCalendar:
+def work_calendar(settings: Settings) -> WorkCalendar:
     override = settings.calendar_override
     return WorkCalendar.load(override if override.exists() else None)
 
 
-def _supervision_settings(settings: Settings) -> SupervisionSettings:
+def supervision_options(settings: Settings) -> SupervisionSettings:
     return SupervisionSettings(
         warn_days=settings.supervision.warn_days,
         complaint_limit_workdays=settings.supervision.complaint_limit_workdays,
@@ -76,7 +76,7 @@ def supervise_stage(settings: Settings, as_of: datetime) -> dict:
     engine = warehouse_engine(settings)
     try:
         data = load_supervision_data(engine)
-        events = compute_events(data, as_of, _calendar(settings), _supervision_settings(settings))
+        events = compute_events(data, as_of, work_calendar(settings), supervision_options(settings))
         with engine.begin() as conn:
             sync = sync_events(conn, events, as_of)
     finally:
@@ -100,7 +100,7 @@ def statistics_for(settings: Settings, period_from: date, period_to: date, as_of
         data = load_supervision_data(engine)
     finally:
         engine.dispose()
-    calendar = _calendar(settings)
-    options = _supervision_settings(settings)
+    calendar = work_calendar(settings)
+    options = supervision_options(settings)
     events = compute_events(data, as_of, calendar, options)
     return compute_statistics(data, events, period_from, period_to, as_of, calendar, options)
