@@ -1,0 +1,101 @@
+"""The version-aware upsert of §4 against the real SQLite and PostgreSQL warehouses."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pandas as pd
+import pytest
+from sqlalchemy import Engine, select
+
+from warehouse.loader import upsert_records
+from warehouse.tables import dim_department, dim_power_item_history
+
+
+def department(code: int, version: int, name: str = "溧阳市测试局") -> dict:
+    record = {"dept_code": f"1132048146600{code:05d}", "name": name, "source_system": "UNIFIED",
+              "version": version, "updated_at": f"2026-05-0{version}T09:00:00+08:00"}
+    payload = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    return {**record, "updated_at": pd.Timestamp(record["updated_at"]).tz_convert("UTC"), "payload": payload,
+            "payload_sha256": hashlib.sha256(payload.encode()).hexdigest()}
+
+
+def frame(*records: dict) -> pd.DataFrame:
+    result = pd.DataFrame(list(records))
+    result["_line"] = range(1, len(result) + 1)
+    return result
+
+
+def load(engine: Engine, batch_id: int, *records: dict):
+    with engine.begin() as conn:
+        return upsert_records(conn, "department", frame(*records), batch_id)
+
+
+def stored(engine: Engine) -> dict[str, tuple[int, str]]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(dim_department.c.dept_code, dim_department.c.version, dim_department.c.name))
+        return {code: (version, name) for code, version, name in rows}
+
+
+def test_highest_version_wins_and_every_record_is_counted(warehouse_engine: Engine) -> None:
+    result = load(warehouse_engine, 1,
+                  department(1, 1), department(2, 1), department(2, 1),  # exact duplicate in the batch
+                  department(3, 2), department(3, 1),  # an older version after a newer one: stale
+                  department(4, 1, "甲"), department(4, 1, "乙"))  # same version, other content: conflict
+    assert (result.loaded, result.duplicate, result.stale, len(result.conflicts)) == (4, 1, 1, 1)
+    assert result.conflicts.iloc[0]["name"] == "乙"  # the first arrival stays, the later one is quarantined
+    assert stored(warehouse_engine)["113204814660000003"] == (2, "溧阳市测试局")
+
+    second = load(warehouse_engine, 2, department(1, 1), department(2, 2, "新名称"), department(3, 1),
+                  department(4, 1, "丙"))
+    assert (second.loaded, second.duplicate, second.stale, len(second.conflicts)) == (1, 1, 1, 1)
+    assert stored(warehouse_engine)["113204814660000002"] == (2, "新名称")
+    assert stored(warehouse_engine)["113204814660000004"] == (1, "甲")
+
+
+def test_a_newer_version_is_marked_for_the_next_package(warehouse_engine: Engine) -> None:
+    load(warehouse_engine, 1, department(1, 1))
+    with warehouse_engine.begin() as conn:
+        conn.execute(dim_department.update().values(exchange_seq=1))
+    load(warehouse_engine, 2, department(1, 1))  # a duplicate changes nothing
+    with warehouse_engine.connect() as conn:
+        assert conn.execute(select(dim_department.c.exchange_seq)).scalar_one() == 1
+    load(warehouse_engine, 3, department(1, 2, "改名"))
+    with warehouse_engine.connect() as conn:
+        row = conn.execute(select(dim_department.c.exchange_seq, dim_department.c.batch_id)).one()
+    assert row == (None, 3)
+
+
+def test_a_failed_batch_leaves_the_warehouse_as_it_was(warehouse_engine: Engine) -> None:
+    load(warehouse_engine, 1, department(1, 1))
+    with pytest.raises(RuntimeError), warehouse_engine.begin() as conn:
+        upsert_records(conn, "department", frame(department(1, 2, "半途"), department(5, 1)), 2)
+        raise RuntimeError("crash after the upsert, before commit")
+    assert stored(warehouse_engine) == {"113204814660000001": (1, "溧阳市测试局")}
+
+
+def test_instants_round_trip_in_utc(warehouse_engine: Engine) -> None:
+    load(warehouse_engine, 1, department(1, 1))
+    with warehouse_engine.connect() as conn:
+        updated = conn.execute(select(dim_department.c.updated_at)).scalar_one()
+    assert updated.isoformat() == "2026-05-01T01:00:00+00:00"
+
+
+def test_power_item_versions_are_kept_as_history(warehouse_engine: Engine) -> None:
+    def item(version: int, state: str) -> dict:
+        record = {"power_code": "XK3204810010001000", "name": "食品经营许可", "power_type": "XK",
+                  "dept_code": "11320481466000002C", "legal_basis": "《行政许可法》", "legal_limit": 20,
+                  "promised_limit": 5, "time_unit": "WD", "fee": None, "penalty_min": None, "penalty_max": None,
+                  "flow": ["SL", "SH", "PZ", "BJ"], "state": state, "source_system": "UNIFIED", "version": version,
+                  "updated_at": pd.Timestamp(f"2026-0{version}-01T09:00:00+08:00").tz_convert("UTC")}
+        payload = json.dumps({**record, "updated_at": str(version)}, ensure_ascii=False)
+        return {**record, "payload": payload, "payload_sha256": hashlib.sha256(payload.encode()).hexdigest()}
+
+    for batch_id, version, state in ((1, 1, "A"), (2, 2, "T")):
+        with warehouse_engine.begin() as conn:
+            upsert_records(conn, "power_item", frame(item(version, state)), batch_id)
+    with warehouse_engine.connect() as conn:
+        history = conn.execute(select(dim_power_item_history.c.version, dim_power_item_history.c.state)
+                               .order_by(dim_power_item_history.c.version)).all()
+    assert history == [(1, "A"), (2, "T")]
