@@ -121,9 +121,7 @@ def lookup(keys: pd.Series, table: pd.Series) -> np.ndarray:
     return pc.fill_null(idx, -1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
-def lookup_pairs(
-    keys_a: pd.Series, keys_b: pd.Series, table_a: pd.Series, table_b: pd.Series
-) -> np.ndarray:
+def lookup_pairs(keys_a: pd.Series, keys_b: pd.Series, table_a: pd.Series, table_b: pd.Series) -> np.ndarray:
     """Position of each (a, b) key in the table of (a, b) pairs (-1 when absent).
 
     Used for (source_system, case_id): case ids are almost always unique on their own, which lets the

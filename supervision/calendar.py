@@ -104,7 +104,7 @@ class WorkCalendar:
         # 1970-01-01 was a Thursday: weekday (Mon=0) = (epoch_day + 3) % 7
         workday = ((days + 3) % 7) < 5
         years = range(first_year, last_year + 1)
-        year_of = (days.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970)
+        year_of = days.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
 
         sources: dict[int, str] = {}
         for y in years:

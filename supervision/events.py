@@ -27,8 +27,16 @@ CARDS = {
 }
 CASE_RULES = ("SX01", "SX02", "LC01", "LC02", "LC03", "NR01", "CL01")
 EVENT_COLUMNS = (
-    "event_key", "rule", "card", "event_date", "dept_code", "power_type",
-    "case_source_system", "case_id", "complaint_id", "provisional",
+    "event_key",
+    "rule",
+    "card",
+    "event_date",
+    "dept_code",
+    "power_type",
+    "case_source_system",
+    "case_id",
+    "complaint_id",
+    "provisional",
 )
 
 
@@ -198,7 +206,9 @@ def _complaint_events(p: Prepared) -> pd.DataFrame:
             "event_date": to_dates(day[rows], p.calendar),
             "dept_code": _objects(pc.take(A.text(comp["dept_code"]), pa.array(rows, type=pa.int64()))),
             "power_type": ptype,
-            "case_source_system": _objects(pc.take(A.text(comp["case_source_system"]), pa.array(rows, type=pa.int64()))),
+            "case_source_system": _objects(
+                pc.take(A.text(comp["case_source_system"]), pa.array(rows, type=pa.int64()))
+            ),
             "case_id": _objects(pc.take(A.text(comp["case_id"]), pa.array(rows, type=pa.int64()))),
             "complaint_id": _objects(cid),
             "provisional": c.due_provisional[rows],

@@ -108,7 +108,9 @@ class Prepared:
     def step_case(self) -> np.ndarray:
         """Case index of every step (-1 for a step whose case is not loaded)."""
         s = self.data.steps
-        return A.lookup_pairs(s["source_system"], s["case_id"], self.data.cases["source_system"], self.data.cases["case_id"])
+        return A.lookup_pairs(
+            s["source_system"], s["case_id"], self.data.cases["source_system"], self.data.cases["case_id"]
+        )
 
     @cached_property
     def step_code(self) -> np.ndarray:
@@ -179,13 +181,21 @@ class PreparedComplaints:
         self.closed_valid = closed != A.NO_DAY
         self.closed = np.where(self.closed_valid, closed - cal.origin, -1)
         self.open = A.codes(c["status"], ("OPEN", "CLOSED")) == 0
-        self.substantiated = pc.fill_null(
-            pc.is_in(A.text(c["result"]), value_set=A.text(pd.Series(["SUBSTANTIATED", "PARTIAL"]))), False
-        ).to_numpy(zero_copy_only=False) if n else np.zeros(0, dtype=bool)
+        self.substantiated = (
+            pc.fill_null(
+                pc.is_in(A.text(c["result"]), value_set=A.text(pd.Series(["SUBSTANTIATED", "PARTIAL"]))), False
+            ).to_numpy(zero_copy_only=False)
+            if n
+            else np.zeros(0, dtype=bool)
+        )
         self.dept = A.lookup(c["dept_code"], data.departments["dept_code"])
-        self.case = A.lookup_pairs(c["case_source_system"], c["case_id"], data.cases["source_system"], data.cases["case_id"])
+        self.case = A.lookup_pairs(
+            c["case_source_system"], c["case_id"], data.cases["source_system"], data.cases["case_id"]
+        )
         has_case = self.case >= 0
-        self.power_type = np.where(has_case, prepared.power_type[np.where(has_case, self.case, 0)] if prepared.n else -1, -1)
+        self.power_type = np.where(
+            has_case, prepared.power_type[np.where(has_case, self.case, 0)] if prepared.n else -1, -1
+        )
         counter = DayCounter(cal, np.zeros(n, dtype=bool), self.received)
         k = np.full(n, prepared.settings.complaint_limit_workdays, dtype=np.int64)
         self.due = counter.nth(k)

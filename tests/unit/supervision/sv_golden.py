@@ -9,7 +9,7 @@ from typing import Any
 
 from supervision.model import SupervisionData
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[2] / "fixtures" / "examples"
 INBOX = DATA / "inbox"
 EXPECTED = DATA / "expected"
 AS_OF = "2026-11-06T18:00:00+08:00"
@@ -68,7 +68,11 @@ def expected_events(scenario: str) -> set[tuple[str, str, str]]:
     rows = json.loads((EXPECTED / f"events_{scenario}.json").read_text(encoding="utf-8"))
     out = set()
     for r in rows:
-        key = f"{r['rule']}:{r['complaint_id']}" if "complaint_id" in r else f"{r['rule']}:{r['source_system']}:{r['case_id']}"
+        key = (
+            f"{r['rule']}:{r['complaint_id']}"
+            if "complaint_id" in r
+            else f"{r['rule']}:{r['source_system']}:{r['case_id']}"
+        )
         out.add((r["rule"], key, r["event_date"]))
     return out
 
