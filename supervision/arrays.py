@@ -155,3 +155,13 @@ def int_column(values: pd.Series, label: str) -> np.ndarray:
     if values.isna().any():
         raise SupervisionInputError(f"{label} must not be null")
     return values.to_numpy(dtype=np.int64)
+
+
+def frame(columns: dict[str, object], order: tuple[str, ...]) -> pd.DataFrame:
+    """A DataFrame whose object arrays stay object columns (str / date / None), instead of being
+    inferred as pandas' ``str`` dtype where a missing value would turn into NaN."""
+    data = {
+        k: pd.Series(v, dtype=object, copy=False) if isinstance(v, np.ndarray) and v.dtype == object else v
+        for k, v in columns.items()
+    }
+    return pd.DataFrame(data, columns=list(order))

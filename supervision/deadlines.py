@@ -51,7 +51,7 @@ def deadlines_from(p: Prepared) -> pd.DataFrame:
     def outcome(values: np.ndarray) -> pd.arrays.BooleanArray:
         return pd.arrays.BooleanArray(values.copy(), ~p.completed)
 
-    return pd.DataFrame(
+    return A.frame(
         {
             "source_system": A.text(cases["source_system"]).to_numpy(zero_copy_only=False),
             "case_id": A.text(cases["case_id"]).to_numpy(zero_copy_only=False),
@@ -63,5 +63,5 @@ def deadlines_from(p: Prepared) -> pd.DataFrame:
             "overdue": outcome(overdue),
             "provisional": provisional,
         },
-        columns=list(DEADLINE_COLUMNS),
+        DEADLINE_COLUMNS,
     )

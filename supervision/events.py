@@ -170,7 +170,7 @@ def _case_events(p: Prepared, hits: dict[str, tuple[np.ndarray, np.ndarray, np.n
     sep = pa.scalar(":", pa.large_string())
     key = pc.binary_join_element_wise(rule_arr, ss, cid, sep)
     ptype = np.array(A.POWER_TYPES + (None,), dtype=object)[p.power_type[rows]] if rows.size else np.zeros(0, object)
-    return pd.DataFrame(
+    return A.frame(
         {
             "event_key": _objects(key),
             "rule": rule,
@@ -185,7 +185,7 @@ def _case_events(p: Prepared, hits: dict[str, tuple[np.ndarray, np.ndarray, np.n
             "complaint_id": np.full(rows.size, None, dtype=object),
             "provisional": prov,
         },
-        columns=list(EVENT_COLUMNS),
+        EVENT_COLUMNS,
     )
 
 
@@ -198,7 +198,7 @@ def _complaint_events(p: Prepared) -> pd.DataFrame:
     cid = pc.take(A.text(comp["complaint_id"]), pa.array(rows, type=pa.int64()))
     key = pc.binary_join_element_wise(pa.scalar("TS01", pa.large_string()), cid, pa.scalar(":", pa.large_string()))
     ptype = np.array(A.POWER_TYPES + (None,), dtype=object)[c.power_type[rows]] if rows.size else np.zeros(0, object)
-    return pd.DataFrame(
+    return A.frame(
         {
             "event_key": _objects(key),
             "rule": np.full(rows.size, "TS01", dtype=object),
@@ -213,7 +213,7 @@ def _complaint_events(p: Prepared) -> pd.DataFrame:
             "complaint_id": _objects(cid),
             "provisional": c.due_provisional[rows],
         },
-        columns=list(EVENT_COLUMNS),
+        EVENT_COLUMNS,
     )
 
 
