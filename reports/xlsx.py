@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import unicodedata
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
@@ -103,7 +104,6 @@ def _sheet(
     ws["A1"].font = Font(name=_FONT, size=11, bold=True, color="C0392B" if view.provisional else "1F4E79")
     ws["A1"].alignment = Alignment(vertical="center", wrap_text=True)
     ws["A1"].fill = _BANNER_FILL
-    ws.row_dimensions[1].height = 36
     for j, col in enumerate(columns, start=1):
         cell = ws.cell(row=2, column=j, value=col.title)
         cell.font = Font(name=_FONT, size=10, bold=True, color="FFFFFF")
@@ -122,6 +122,9 @@ def _sheet(
                 ws.cell(row=i, column=j).font = Font(name=_FONT, size=10, bold=True)
     for j, width in enumerate(widths, start=1):
         ws.column_dimensions[get_column_letter(j)].width = width
+    # The banner wraps inside the merged row: give it as many lines as its text needs.
+    lines = max(1, math.ceil(_display_width(banner, None) * 1.1 / max(sum(widths), 1)))
+    ws.row_dimensions[1].height = 16 * lines + 6
     ws.freeze_panes = freeze
     if rows:
         ws.auto_filter.ref = f"A2:{last}{len(rows) + 2}"

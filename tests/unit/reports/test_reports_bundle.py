@@ -1,0 +1,68 @@
+"""The bundle is checked up front: every problem listed in one clear error, before anything is written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from reports import ReportBundleError, ReportFormatError, check_bundle, render_report
+from schemas.errors import DataError, HubError
+
+
+def test_the_example_bundle_is_valid(bundle: dict[str, Any]) -> None:
+    check_bundle(bundle)
+
+
+def test_every_problem_is_listed_in_one_error(bundle: dict[str, Any], tmp_path: Path) -> None:
+    del bundle["statistics"]["provisional"]
+    bundle["statistics"]["period"]["to"] = "2026-10-32"
+    bundle["statistics"]["total"]["received"] = "21"
+    bundle["events"][2]["card"] = "GREEN"
+    bundle["events"][3]["event_date"] = "10/03/2026"
+    bundle["quarantine"][0]["rules"] = "V_REQUIRED"
+    bundle["data_cutoff"] = "2026-11-06T17:58:00"  # no offset
+    with pytest.raises(ReportBundleError) as err:
+        render_report(bundle, tmp_path / "out")
+    message = err.value.message
+    for fragment in (
+        "statistics.provisional",
+        "statistics.period",
+        "statistics.total.received",
+        "events[2].card",
+        "events[3].event_date",
+        "quarantine[0].rules",
+        "data_cutoff",
+    ):
+        assert fragment in message
+    assert "\n" not in message
+    assert isinstance(err.value, HubError) and isinstance(err.value, DataError)
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_provisional_flag_is_refused(bundle: dict[str, Any]) -> None:
+    # A report must never pass a provisional calendar off as official: the flag is required.
+    del bundle["statistics"]["provisional"]
+    with pytest.raises(ReportBundleError, match="含推定日历"):
+        check_bundle(bundle)
+
+
+def test_numpy_numbers_are_accepted(bundle: dict[str, Any]) -> None:
+    total = bundle["statistics"]["total"]
+    total["received"] = np.int64(total["received"])
+    total["on_time_rate"] = np.float64(total["on_time_rate"])
+    check_bundle(bundle)
+
+
+def test_previous_statistics_may_be_absent(bundle: dict[str, Any]) -> None:
+    bundle["previous_statistics"] = None
+    check_bundle(bundle)
+
+
+def test_unknown_format_is_refused(bundle: dict[str, Any], tmp_path: Path) -> None:
+    with pytest.raises(ReportFormatError, match="docx"):
+        render_report(bundle, tmp_path, formats=("html", "docx"))
+    with pytest.raises(ReportFormatError):
+        render_report(bundle, tmp_path, formats=())

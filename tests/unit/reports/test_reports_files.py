@@ -1,0 +1,95 @@
+"""Files: the period directory, chosen formats, atomic replacement, and a clear error without a CJK font."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reports import CjkFontMissingError, ReportError, render_report, report_dir
+from reports import charts as charts_module
+
+
+def test_report_dir() -> None:
+    assert report_dir(Path("/srv/reports"), date(2026, 10, 1), date(2026, 10, 31)) == Path(
+        "/srv/reports/2026-10-01_2026-10-31"
+    )
+
+
+def test_only_the_requested_formats_are_written(bundle: dict[str, Any], tmp_path: Path) -> None:
+    files = render_report(bundle, tmp_path / "a" / "b", formats=("xlsx",))
+    assert files.html is None and files.pdf is None
+    assert files.xlsx == tmp_path / "a" / "b" / "liyang-report_2026-10-01_2026-10-31.xlsx"
+    assert [p.name for p in (tmp_path / "a" / "b").iterdir()] == [files.xlsx.name]
+
+
+def test_a_failed_write_keeps_the_previous_report(
+    bundle: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = render_report(bundle, tmp_path, formats=("html",))
+    assert first.html is not None
+    before = first.html.read_bytes()
+    bundle["statistics"]["total"]["score"] = 12.34
+
+    def crash(src: str, dst: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(ReportError, match="No space left on device"):
+        render_report(bundle, tmp_path, formats=("html",))
+    assert first.html.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == [first.html.name]  # no temporary file left behind
+
+
+def test_a_failed_render_writes_nothing(
+    bundle: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every output is produced before the first file is written: XLSX fails, so no HTML appears either.
+    import reports.xlsx
+
+    def broken(view: object) -> bytes:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(reports.xlsx, "render_xlsx", broken)
+    with pytest.raises(RuntimeError):
+        render_report(bundle, tmp_path / "out", formats=("html", "xlsx"))
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_cjk_font_is_a_clear_error(
+    bundle: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(charts_module, "_PREFERRED", ("No Such CJK Font",))
+    monkeypatch.setattr(charts_module.font_manager, "findSystemFonts", lambda *a, **k: [])
+    charts_module.cjk_font.cache_clear()
+    try:
+        with pytest.raises(CjkFontMissingError, match="fonts-noto-cjk"):
+            render_report(bundle, tmp_path, formats=("html",))
+    finally:
+        charts_module.cjk_font.cache_clear()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_charts_are_the_same_bytes_for_the_same_bundle(bundle: dict[str, Any]) -> None:
+    from reports.view import build_view
+
+    view = build_view(bundle)
+    first, second = charts_module.render_charts(view), charts_module.render_charts(view)
+    assert first == second
+    assert first.cards_by_rule.startswith(b"\x89PNG")
+    assert len(first.on_time_by_department) == 1
+
+
+def test_many_departments_are_split_over_several_charts(bundle: dict[str, Any]) -> None:
+    from reports.view import build_view
+
+    template = bundle["statistics"]["departments"][0]
+    bundle["statistics"]["departments"] = [
+        {**template, "dept_code": f"DEPT{i:02d}", "dept_name": f"溧阳市第{i}局", "score": 50.0 + i}
+        for i in range(45)
+    ]
+    charts = charts_module.render_charts(build_view(bundle))
+    assert len(charts.on_time_by_department) == 3
