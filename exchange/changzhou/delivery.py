@@ -7,8 +7,10 @@ good: a resend sends the very bytes that were built, checked against ``ops_packa
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import zipfile
+import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -34,19 +36,31 @@ def stored_package(engine: Engine, sequence: int, store_dir: Path) -> Path:
     if path.stat().st_size != row.bytes:
         problem = f"size {path.stat().st_size} != recorded {row.bytes}"
     else:
-        try:
-            with zipfile.ZipFile(path) as archive:
-                manifest_sha = hashlib.sha256(archive.read("manifest.json")).hexdigest()
-        except (zipfile.BadZipFile, KeyError, OSError) as exc:
-            problem = f"unreadable ({exc})"
-        else:
-            if manifest_sha != row.manifest_sha256:
-                problem = "manifest.json differs from the recorded one"
+        problem = _content_problem(path, row.manifest_sha256)
     if problem:
         raise PackageStoreError(
             f"存储的交换包与记录不符 / stored package {row.file_name} does not match ops_package: {problem}"
         )
     return path
+
+
+def _content_problem(path: Path, manifest_sha256: str) -> str | None:
+    """Whether the zip still holds the recorded manifest and the data files it lists (streamed)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            body = archive.read("manifest.json")
+            if hashlib.sha256(body).hexdigest() != manifest_sha256:
+                return "manifest.json differs from the recorded one"
+            for entry in json.loads(body)["files"]:
+                digest = hashlib.sha256()
+                with archive.open(entry["path"]) as handle:
+                    for block in iter(lambda: handle.read(1 << 20), b""):
+                        digest.update(block)
+                if digest.hexdigest() != entry["sha256"]:
+                    return f"{entry['path']} differs from its manifest entry"
+    except (zipfile.BadZipFile, zlib.error, KeyError, OSError, ValueError, EOFError) as exc:
+        return f"unreadable ({exc})"
+    return None
 
 
 def deliver_package(engine: Engine, sequence: int, transport: Transport, store_dir: Path, *, now: datetime) -> Path:

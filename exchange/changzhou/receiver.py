@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import zipfile
+import zlib
 from datetime import datetime
 from pathlib import Path
 
@@ -60,7 +61,7 @@ def _manifest_sha256(path: Path) -> str:
     try:
         with zipfile.ZipFile(path) as archive:
             return hashlib.sha256(archive.read("manifest.json")).hexdigest()
-    except (zipfile.BadZipFile, KeyError, OSError):
+    except (zipfile.BadZipFile, zlib.error, KeyError, OSError, EOFError):
         return hashlib.sha256(path.read_bytes()).hexdigest()  # nothing better to name it by
 
 

@@ -21,6 +21,7 @@ import re
 import sys
 import uuid
 import zipfile
+import zlib
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -148,7 +149,7 @@ def _check_data_file(archive: zipfile.ZipFile, entry: dict[str, Any], faults: li
                     if bad_lines < _MAX_LINE_FAULTS and not _is_json_object(line):
                         bad_lines += 1
                         faults.append(f"{path} 第 {lines} 行不是 JSON 对象 / {path} line {lines}: not a JSON object")
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, OSError, EOFError) as exc:
         faults.append(f"{path} 已损坏 / {path} is corrupted in the archive (tampered data): {exc}")
         return
     if tail or last_byte != b"\n":
@@ -171,7 +172,11 @@ def _is_json_object(line: bytes) -> bool:
 def _check_signature(archive: zipfile.ZipFile, body: bytes, manifest: dict[str, Any], verifier: Verifier) -> list[str]:
     claimed = manifest.get("signature") if isinstance(manifest.get("signature"), dict) else {}
     try:
-        signature = base64.b64decode(archive.read("manifest.sig").strip(), validate=True)
+        raw = archive.read("manifest.sig")
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
+        return [f"manifest.sig 已损坏 / manifest.sig is corrupted in the archive: {exc}"]
+    try:
+        signature = base64.b64decode(raw.strip(), validate=True)
     except (binascii.Error, ValueError):
         return ["manifest.sig 不是 base64 / manifest.sig is not base64"]
     if claimed.get("algorithm") != verifier.algorithm:
@@ -197,7 +202,7 @@ def _check_chain(manifest: dict[str, Any], previous: Path) -> list[str]:
         previous_sequence = previous_manifest["sequence"]
         if not _is_int(previous_sequence, 1):
             raise ValueError("no sequence")
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
+    except (zipfile.BadZipFile, zlib.error, KeyError, OSError, EOFError, ValueError, TypeError) as exc:
         return [f"前一个包无法读取 / previous package {previous.name} is unreadable: {exc}"]
     faults = []
     sequence = manifest.get("sequence")
@@ -248,7 +253,7 @@ def verify_package(path: Path, public_key_pem: bytes, previous: Path | None = No
         try:
             body = archive.read("manifest.json")
             manifest = json.loads(body.decode("utf-8"))
-        except (zipfile.BadZipFile, OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             return [*faults, f"manifest.json 无法解析 / manifest.json is unreadable: {exc}"]
         usable = _check_manifest(manifest, faults)
         if not isinstance(manifest, dict):
