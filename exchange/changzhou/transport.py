@@ -27,6 +27,9 @@ from exchange.changzhou.errors import DeliveryError
 log = logging.getLogger(__name__)
 
 RECEIPT_GLOB = "receipt-*.json"
+# Size of one SFTP write request (asyncssh keeps many in flight). Within what every server accepts
+# (OpenSSH takes up to 256 KiB), and small enough that a cut connection loses little.
+SFTP_BLOCK_SIZE = 64 * 1024
 APPLIED = "applied"
 REFUSED = "refused"
 _T = TypeVar("_T")
@@ -236,7 +239,7 @@ class SftpTransport:
         size = package.stat().st_size
         async with self._connect() as conn, conn.start_sftp_client() as sftp:
             # "wb" truncates whatever an interrupted attempt left behind.
-            await sftp.put(str(package), part)
+            await sftp.put(str(package), part, block_size=SFTP_BLOCK_SIZE)
             written = (await sftp.stat(part)).size
             if written != size:
                 raise ConnectionError(f"remote temporary file has {written} of {size} bytes")
