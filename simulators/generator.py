@@ -775,7 +775,7 @@ def _block(ctx: _Ctx, k: int) -> _Block:
     F[sr, sp[swap]], F[sr, sp[swap] + 1] = b, a
 
     n_extra = np.minimum(rng.poisson(ctx.lam, n), _MAX_EXTRA)
-    kind = rng.choice(4, (n, _MAX_EXTRA), p=[0.3, 0.15, 0.3, 0.25])  # BZ, TB, repeat, tail
+    kind = rng.choice(4, (n, _MAX_EXTRA), p=[0.12, 0.06, 0.42, 0.40])  # BZ, TB, repeat, tail
     keys_e = np.full((n, _MAX_EXTRA), np.inf)
     codes_e = np.zeros((n, _MAX_EXTRA), dtype=np.int64)
     ix = {c: i for i, c in enumerate(STEP_CODES)}
@@ -893,7 +893,7 @@ def _block(ctx: _Ctx, k: int) -> _Block:
     hundreds = pmin // 100 + (rng.random(n) * (np.maximum(pmax - pmin, 0) // 100 + 1)).astype(np.int64)
     penalty = np.where(punished, np.maximum(hundreds * 100, pmin), -1)
     penalty = np.minimum(penalty, pmax)
-    out_of_range = punished & (rng.random(n) < 0.02)
+    out_of_range = punished & (rng.random(n) < 0.04)
     above = out_of_range & ((pmin < 200) | (rng.random(n) < 0.5))
     penalty = np.where(above, pmax + 100 * rng.integers(1, 20, n), penalty)
     penalty = np.where(out_of_range & ~above, np.maximum(pmin - 100 * rng.integers(1, 5, n), 0), penalty)
@@ -1271,7 +1271,7 @@ def _invalid_cases(ctx: _Ctx, bases: list[dict]) -> tuple[list[dict], list[Inval
         elif fam == "MISSING_FIELD":
             del rec[("channel", "applicant_name", "promised_limit", "fee_paid")[var % 4]]
         elif fam == "BAD_CODE":
-            f, bad = (("status", "DONE"), ("channel", "5"), ("applicant_id_type", "ID"), ("satisfaction", "X"))[var % 4]
+            f, bad = (("channel", "5"), ("applicant_type", "3"), ("satisfaction", "X"), ("result", "OK"))[var % 4]
             rec[f] = bad
         elif fam == "EXTRA_FIELD":
             rec[("remark", "operator")[var % 2]] = ("补录", "系统管理员")[var % 2]
