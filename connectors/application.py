@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote_plus, urlsplit
 
 import yaml
 
@@ -326,9 +326,10 @@ def looks_like_secret(value: str) -> bool:
     # Names are UPPER_SNAKE or lower-kebab; mixed-case words with digits are how passwords look.
     if has_lower and has_upper and has_digit:
         return True
-    if len(value) >= 20 and has_digit and _entropy(value) >= 3.8:
+    # A long unbroken run of letters and digits (hex keys, base64 tokens) is not a name.
+    if any(len(run) >= 16 and any(c.isdigit() for c in run) for run in re.split(r"[_.-]", value)):
         return True
-    return False
+    return len(value) >= 20 and has_digit and _entropy(value) >= 3.8
 
 
 def _entropy(value: str) -> float:
@@ -371,8 +372,9 @@ def _check_interface(value: object, code: str | None) -> list[str]:
         errors.append("interface.address: 须为文字 / must be text")
         return errors
     address = address.strip()
-    if _SECRET_ASSIGNMENT.search(address):
-        errors.append(_ADDRESS_HOLDS_SECRET)
+    # Also the decoded form: an ODBC string hides "PWD=" as "PWD%3D" inside a URL.
+    if _SECRET_ASSIGNMENT.search(address) or _SECRET_ASSIGNMENT.search(unquote_plus(address)):
+        errors.append(_ADDRESS_NOT_CLEAN)
         return errors
     if kind in ("rest", "soap"):
         errors.extend(_check_url(address))
@@ -383,7 +385,7 @@ def _check_interface(value: object, code: str | None) -> list[str]:
     return errors
 
 
-_ADDRESS_HOLDS_SECRET = (
+_ADDRESS_NOT_CLEAN = (
     "interface.address: 地址中不得含密码或令牌, 请放入凭据 / the address must not contain a password "
     "or token; store it as a credential and give its name"
 )
@@ -399,9 +401,9 @@ def _check_url(address: str) -> list[str]:
     if parts.scheme not in ("http", "https") or not host:
         return ["interface.address: 须为 http(s) 网址 / must be an http(s) URL with a host"]
     if parts.password is not None or parts.username is not None:
-        return [_ADDRESS_HOLDS_SECRET]
+        return [_ADDRESS_NOT_CLEAN]
     if any(_SECRET_QUERY_KEYS.match(k) for k, _ in parse_qsl(parts.query, keep_blank_values=True)):
-        return [_ADDRESS_HOLDS_SECRET]
+        return [_ADDRESS_NOT_CLEAN]
     return []
 
 
@@ -414,9 +416,9 @@ def _check_dsn(address: str) -> list[str]:
     except (ArgumentError, ValueError):
         return ["interface.address: 不是有效的 SQLAlchemy 数据库地址 / is not a valid SQLAlchemy database URL"]
     if url.password is not None:
-        return [_ADDRESS_HOLDS_SECRET]
+        return [_ADDRESS_NOT_CLEAN]
     if any(_SECRET_QUERY_KEYS.match(k) for k in url.query):
-        return [_ADDRESS_HOLDS_SECRET]
+        return [_ADDRESS_NOT_CLEAN]
     return []
 
 

@@ -266,10 +266,13 @@ class Registry:
         now: datetime,
         by: str = "conformance-check",
         connector: Any | None = None,
+        references: Any = None,
     ) -> ConformanceReport:
         """Run the conformance check of a registered system and record its result.
 
-        ``catalogue`` is what :func:`connectors.conformance.run_conformance_check` takes.
+        ``catalogue`` (a :class:`Catalogue`) and ``references`` (the validators' ``ReferenceData`` of
+        the warehouse, for the full rules) are what :func:`connectors.conformance.run_conformance_check`
+        takes. ``connector`` replaces the one built from the registry (tests).
         """
         from connectors.conformance import run_conformance_check
 
@@ -278,7 +281,9 @@ class Registry:
             raise IllegalTransitionError(system_code, "check", system.state, set(STATES) - {RETIRED})
         if connector is None:
             connector = build_connector(system, home, credentials)
-        report = run_conformance_check(system, connector, catalogue, home / "reports" / "conformance", _aware(now))
+        report = run_conformance_check(
+            system, connector, catalogue, home / "reports" / "conformance", _aware(now), references=references
+        )
         self.record_check(report, by=by)
         return report
 
@@ -397,12 +402,7 @@ def build_interface_connector(
         folder = Path(interface.address)
         if not folder.is_absolute():
             folder = home / folder
-        if folder.name != system_code:
-            raise ConnectorConfigError(
-                f"file 接口目录须以系统代码 {system_code} 命名 / "
-                f"the drop folder of {system_code} must be named {system_code}"
-            )
-        return FileDropConnector(folder.parent, system_code)
+        return FileDropConnector(home / "inbox", system_code, directory=folder)
     credential = credentials.resolve(interface.credential)
     if kind == "rest":
         from connectors.rest import RestConnector
