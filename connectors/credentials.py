@@ -35,6 +35,7 @@ __all__ = [
     "SecretFilter",
     "SecretScrubber",
     "env_var_name",
+    "install_log_filter",
     "scrub",
 ]
 
@@ -102,12 +103,15 @@ class SecretFilter(logging.Filter):
         return True
 
 
-def install_log_filter(logger_names: Iterable[str] = ("connectors", "zeep", "httpx", "httpcore", "sqlalchemy")) -> None:
-    """Attach :class:`SecretFilter` to the loggers that may see secrets (idempotent)."""
-    for name in logger_names:
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, SecretFilter) for f in logger.filters):
-            logger.addFilter(SecretFilter())
+def install_log_filter(handlers: Iterable[logging.Handler] | None = None) -> None:
+    """Attach :class:`SecretFilter` to ``handlers`` (default: the root logger's), idempotently.
+
+    A filter on a handler sees the records of every logger (a filter on a logger would miss the
+    records of its child loggers, e.g. ``zeep.transports``), so this is where it belongs.
+    """
+    for handler in logging.getLogger().handlers if handlers is None else handlers:
+        if not any(isinstance(f, SecretFilter) for f in handler.filters):
+            handler.addFilter(SecretFilter())
 
 
 @dataclass(frozen=True)

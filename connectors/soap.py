@@ -156,8 +156,13 @@ class SoapConnector(PagedConnector):
         if self._service is None:
             self._session = self._new_session()
             transport = _HardenedTransport(self.policy, self._session)
-            client = zeep.Client(str(PUBLISHED_WSDL), transport=transport, settings=hardened_settings())
-            self._service = client.create_service(BINDING, self.address)
+            try:
+                client = zeep.Client(str(PUBLISHED_WSDL), transport=transport, settings=hardened_settings())
+                self._service = client.create_service(BINDING, self.address)
+            except (zeep.exceptions.Error, SourceProtocolError, ValueError) as exc:
+                raise ConnectorConfigError(
+                    f"已发布的 WSDL 无法加载 / the published WSDL cannot be loaded: {exc.__class__.__name__}"
+                ) from None
         return self._service
 
     def close(self) -> None:
@@ -299,24 +304,39 @@ def _describe(node: tuple[Any, ...]) -> str:
     return f"{etree.QName(tag).localname}" + (f" {name}" if name else "")
 
 
+def _identities(children: tuple[tuple[Any, ...], ...]) -> list[tuple[Any, ...]]:
+    """Children are matched by tag and name (unnamed ones by their position among their tag)."""
+    seen: dict[Any, int] = {}
+    out = []
+    for tag, attributes, _ in children:
+        name = dict(attributes).get("name")
+        if name is None:
+            seen[tag] = seen.get(tag, 0) + 1
+            out.append((tag, f"#{seen[tag]}"))
+        else:
+            out.append((tag, name))
+    return out
+
+
 def _diff(a: tuple[Any, ...], b: tuple[Any, ...], path: str, out: list[str]) -> None:
     if len(out) >= 20:
         return
     here = f"{path}/{_describe(a)}"
-    if a[0] != b[0]:
-        out.append(
-            f"{path}: 发布版为 {_describe(a)}, 对方为 {_describe(b)} / published {_describe(a)}, remote {_describe(b)}"
-        )
-        return
     if a[1] != b[1]:
         out.append(f"{here}: 属性不同 / attributes differ: published {dict(a[1])}, remote {dict(b[1])}")
-    for i in range(max(len(a[2]), len(b[2]))):
-        if i >= len(a[2]):
-            out.append(f"{here}: 对方多出 / remote has extra {_describe(b[2][i])}")
-        elif i >= len(b[2]):
-            out.append(f"{here}: 对方缺少 / remote lacks {_describe(a[2][i])}")
-        else:
-            _diff(a[2][i], b[2][i], here, out)
+    ids_a, ids_b = _identities(a[2]), _identities(b[2])
+    by_a, by_b = dict(zip(ids_a, a[2], strict=True)), dict(zip(ids_b, b[2], strict=True))
+    for key in ids_a:
+        if key not in by_b:
+            out.append(f"{here}: 对方缺少 / remote lacks {_describe(by_a[key])}")
+    for key in ids_b:
+        if key not in by_a:
+            out.append(f"{here}: 对方多出 / remote has extra {_describe(by_b[key])}")
+    common = [k for k in ids_a if k in by_b]
+    if common != [k for k in ids_b if k in by_a]:
+        out.append(f"{here}: 顺序不同 / the order of its children differs")
+    for key in common:
+        _diff(by_a[key], by_b[key], here, out)
 
 
 def compare_wsdl(published: bytes, remote: bytes) -> list[str]:
@@ -332,5 +352,9 @@ def compare_wsdl(published: bytes, remote: bytes) -> list[str]:
             problems.append(
                 f"对方的 WSDL 引用外部文档 {location} (未加载) / the remote WSDL imports {location} (not followed)"
             )
-    _diff(_canonical(_safe_parse(published)), _canonical(remote_root), "", problems)
+    published_root = _canonical(_safe_parse(published))
+    remote_tree = _canonical(remote_root)
+    if published_root[0] != remote_tree[0]:
+        return [*problems, "对方的文档不是 WSDL / the remote document is not a WSDL definitions element"]
+    _diff(published_root, remote_tree, "", problems)
     return problems

@@ -19,7 +19,7 @@ import uvicorn
 from fastapi import FastAPI, Header, Query
 from fastapi.responses import JSONResponse, Response
 
-from simulators.source_records import BadRequest, SourceRecords
+from simulators.source_records import BadRequest, SourceRecords, encode_token
 
 __all__ = ["RestFaults", "RestSimulator", "create_app"]
 
@@ -33,6 +33,8 @@ class RestFaults:
     fail_next: int = 0  # answer HTTP 500 to this many requests
     fail_always: bool = False
     delay_s: float = 0.0  # sleep before answering (a source that times out)
+    ignore_since: bool = False  # a faulty source: always answers from the beginning
+    sloppy_paging: bool = False  # a faulty source: each page repeats the previous page's last record
     requests: int = 0  # requests seen (for assertions)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -67,7 +69,11 @@ def create_app(records: SourceRecords, *, token: str | None, faults: RestFaults)
         if failing:
             return JSONResponse({"error": "simulated server fault"}, status_code=500)
         try:
-            page, next_token = records.page(entity, since=since, page_token=page_token, limit=limit)
+            page, next_token = records.page(
+                entity, since=None if faults.ignore_since else since, page_token=page_token, limit=limit
+            )
+            if faults.sloppy_paging and next_token and len(page) >= 2:
+                next_token = encode_token(page[-2].sort_key)
         except BadRequest as exc:
             status = 404 if "unknown entity" in str(exc) else 400
             return JSONResponse({"error": str(exc)}, status_code=status)
