@@ -187,3 +187,17 @@ def test_a_missing_credential_is_a_clear_configuration_error(monkeypatch, tmp_pa
     with pytest.raises(ConnectorConfigError) as caught:
         CredentialResolver().resolve("GA_NONE")
     assert "SANHEYI_CRED_GA_NONE" in caught.value.message
+
+
+def test_the_log_filter_scrubs_known_secrets(caplog):
+    from connectors.credentials import CredentialResolver, install_log_filter
+
+    CredentialResolver({"GA_X": {"username": "u", "password": "filter-Pa55-never-shown"}}).resolve("GA_X")
+    install_log_filter([caplog.handler])
+    try:
+        raise RuntimeError("driver said: password filter-Pa55-never-shown rejected")
+    except RuntimeError:
+        logging.getLogger("zeep.transports").exception("call failed for %s", "filter-Pa55-never-shown")
+    assert "call failed for ***" in caplog.text
+    assert "driver said: password *** rejected" in caplog.text
+    assert "filter-Pa55-never-shown" not in caplog.text
