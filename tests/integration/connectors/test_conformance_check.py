@@ -14,7 +14,6 @@ import yaml
 from selfbuilt_helpers import FAST, REST_TOKEN, SOAP_PASSWORD, SOAP_USER
 
 from connectors.application import load_application
-from connectors.conformance import run_conformance_check
 from connectors.credentials import CredentialResolver
 from connectors.registry import APPROVED, CheckRequiredError, build_connector
 from simulators.rest_server import RestSimulator
