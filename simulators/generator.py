@@ -528,13 +528,15 @@ def _build_context(spec: GeneratorSpec) -> _Ctx:
         op_off[c], op_n[c] = len(ops), len(pools.OPINIONS[code])
         ops.extend(pools.OPINIONS[code])
     deny_op = len(ops)
-    ops.append("不同意，不予批准")
+    ops.extend(pools.DENY_OPINIONS)
+    # notes by (ex officio, result): index 3 * exo + result
     notes: list[str | None] = [None]
-    note_off = np.zeros(len(RESULTS), dtype=np.int64)
-    note_n = np.zeros(len(RESULTS), dtype=np.int64)
-    for r, res in enumerate(RESULTS):
-        note_off[r], note_n[r] = len(notes), len(pools.RESULT_NOTES[res])
-        notes.extend(pools.RESULT_NOTES[res])
+    note_off = np.zeros(2 * len(RESULTS), dtype=np.int64)
+    note_n = np.zeros(2 * len(RESULTS), dtype=np.int64)
+    for x, table in enumerate((pools.RESULT_NOTES, pools.ENFORCEMENT_NOTES)):
+        for r, res in enumerate(RESULTS):
+            note_off[3 * x + r], note_n[3 * x + r] = len(notes), len(table[res])
+            notes.extend(table[res])
 
     return _Ctx(
         spec=spec,
@@ -872,7 +874,7 @@ def _block(ctx: _Ctx, k: int) -> _Block:
     # results, notes, fees, penalties, ratings (only for completed cases)
     ur = rng.random(n)
     result = np.where(completed, np.where(ur < 0.86, 0, np.where(ur < 0.91, 1, 2)), -1)
-    rr = np.maximum(result, 0)
+    rr = np.maximum(result, 0) + 3 * exo
     note = ctx.note_off[rr] + (rng.random(n) * ctx.note_n[rr]).astype(np.int64)
     note_null = np.where(result == 2, rng.random(n) < 0.12, rng.random(n) < 0.10)
     note = np.where(completed & ~note_null, note, 0)
@@ -898,6 +900,7 @@ def _block(ctx: _Ctx, k: int) -> _Block:
     penalty = np.where(above, pmax + 100 * rng.integers(1, 20, n), penalty)
     penalty = np.where(out_of_range & ~above, np.maximum(pmin - 100 * rng.integers(1, 5, n), 0), penalty)
     us = rng.random(n)
+    us = np.where(exo, us * 3.0, us)  # parties to enforcement seldom rate it
     satisf = np.where(completed, np.where(us < 0.72, 0, np.where(us < 0.84, 1, np.where(us < 0.87, 2, -1))), -1)
 
     # steps (flat)
@@ -909,7 +912,7 @@ def _block(ctx: _Ctx, k: int) -> _Block:
     s_handler = ctx.h_off[sd] + (rng.random(len(s_row)) * ctx.h_n[sd]).astype(np.int64)
     s_op = ctx.op_off[s_code] + (rng.random(len(s_row)) * ctx.op_n[s_code]).astype(np.int64)
     denied_step = (result[s_row] == 2) & np.isin(s_code, [ix["PZ"], ix["JD"]])
-    s_op = np.where(denied_step, ctx.deny_op, s_op)
+    s_op = np.where(denied_step, ctx.deny_op + exo[s_row], s_op)
     s_op = np.where(s_fin < 0, 0, s_op)
     s_upd = np.minimum(np.where(s_fin < 0, s_start, s_fin) + rng.integers(30, 1800, len(s_row)), ctx.snap)
     s_version = np.ones(len(s_row), dtype=np.int64)
@@ -985,10 +988,11 @@ def _versions(ctx: _Ctx, blk: _Block, rng: np.random.Generator) -> None:
     # version 2 as it will be sent later: the final state
     changed = rows[prog | corr]
     finals = _case_dicts(ctx, blk, changed)
-    for r, rec in zip(changed.tolist(), finals, strict=True):
+    v2_upd_s = ctx.ts(np.where(corr[changed], v2_upd[changed], -1)).tolist()
+    for r, rec, upd in zip(changed.tolist(), finals, v2_upd_s, strict=True):
         rec["version"] = 2
         if corr[r]:
-            rec["updated_at"] = ctx.ts(np.array([v2_upd[r]]))[0]
+            rec["updated_at"] = upd
     s_prog = prog[blk.s_row]
     s_m = moment[blk.s_row]
     after = s_prog & (blk.s_start > s_m)

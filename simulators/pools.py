@@ -615,6 +615,13 @@ RESULT_NOTES = {
     "PARTIAL": ("部分符合条件，部分准予", "部分准予，其余事项不予办理"),
     "DENIED": ("不符合法定条件，不予办理", "申请材料经核查不真实，不予许可", "逾期未补正材料，不予办理"),
 }
+# Notes of ex officio cases (处罚, 强制, 检查, 征用): "GRANTED" means the measure was taken.
+ENFORCEMENT_NOTES = {
+    "GRANTED": ("依法作出决定", "违法事实清楚，依法作出处理决定", "依法实施"),
+    "PARTIAL": ("依法从轻处理", "部分违法事实成立，依法处理"),
+    "DENIED": ("违法事实不能成立，不予处理", "违法行为轻微并及时改正，没有造成危害后果，不予行政处罚"),
+}
+DENY_OPINIONS = ("不同意，不予批准", "不予处理")  # applications, ex officio
 RELIEF_REASONS = ("低保对象，依规免收", "小微企业，依规减免", "首次申领，免收工本费", "因部门原因补办，免收")
 COMPLAINT_ISSUES = (
     "办理时间超过承诺时限",

@@ -82,6 +82,14 @@ def test_bulk_writer_writes_the_same_bytes_as_the_in_memory_path(
     assert not list((tmp_path / "b").rglob("*.part"))
 
 
+def test_without_version_traffic_there_are_no_update_files(tmp_path: Path) -> None:
+    spec = GeneratorSpec(cases=400, complaints=5, invalid_cases=0, update_share=0)
+    result = write_bulk(spec, tmp_path, "jsonl")
+    assert not [p for p in result.paths if "updates" in p.name or "invalid" in p.name]
+    assert not list(tmp_path.rglob("*.part"))
+    assert result.counts["case"] == {"sent": 400, "duplicate": 0, "stale": 0, "invalid": 0, "keys": 400}
+
+
 def test_a_self_built_system_gets_its_own_folder(tmp_path: Path) -> None:
     data = generate(GeneratorSpec(cases=200, complaints=20, invalid_cases=2, source_system="SELF_GA"))
     assert {c["source_system"] for c in data.records["case"]} == {"SELF_GA"}

@@ -168,3 +168,18 @@ def test_steps_average_about_the_requested_number(data: GeneratedData) -> None:
     assert 4.5 < ratio < 5.5
     more = generate(GeneratorSpec(cases=1500, steps_per_case=7, complaints=0, invalid_cases=0))
     assert len(more.latest("case_step")) / 1500 > 6.2
+
+
+def test_enforcement_cases_read_like_enforcement(data: GeneratedData) -> None:
+    items = {i["power_code"]: i for i in data.records["power_item"]}
+    cf = [c for c in data.latest("case") if items[c["power_code"]]["power_type"] == "CF"]
+    assert len(cf) > 50
+    for c in cf:
+        assert c["channel"] == "9" and c["fee_paid"] == "0"
+        assert "许可" not in (c["result_note"] or "") and "补正" not in (c["result_note"] or "")
+        assert (c["penalty_amount"] is not None) == (c["status"] == "COMPLETED" and c["result"] != "DENIED")
+    others = [c for c in data.latest("case") if items[c["power_code"]]["power_type"] not in ("CF", "QZ", "JC", "ZY")]
+    rated = sum(c["satisfaction"] is not None for c in others if c["status"] == "COMPLETED")
+    rated_cf = sum(c["satisfaction"] is not None for c in cf if c["status"] == "COMPLETED")
+    done_cf = sum(c["status"] == "COMPLETED" for c in cf)
+    assert rated_cf / done_cf < rated / sum(c["status"] == "COMPLETED" for c in others)
