@@ -122,31 +122,41 @@ def lookup(keys: pd.Series, table: pd.Series) -> np.ndarray:
 
 
 def lookup_pairs(keys_a: pd.Series, keys_b: pd.Series, table_a: pd.Series, table_b: pd.Series) -> np.ndarray:
-    """Position of each (a, b) key in the table of (a, b) pairs (-1 when absent).
+    """Position of each (a, b) key in the table of (a, b) pairs (-1 when absent); pairs are unique."""
+    return lookup_pairs_many([(keys_a, keys_b)], table_a, table_b)[0]
 
-    Used for (source_system, case_id): case ids are almost always unique on their own, which lets the
-    lookup hash one column and check the other; otherwise both are joined into one key.
+
+def lookup_pairs_many(
+    queries: list[tuple[pd.Series, pd.Series]], table_a: pd.Series, table_b: pd.Series
+) -> list[np.ndarray]:
+    """:func:`lookup_pairs` for several query sets at once (one hash of the table for all of them).
+
+    Used for (source_system, case_id). The second column is hashed alone and the first checked at the
+    position found; only rows where that check fails (a case id used by two systems) are looked up again
+    by the joined pair.
     """
-    n = len(keys_a)
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    if len(table_a) == 0:
-        return np.full(n, -1, dtype=np.int64)
-    tb = text(table_b)
-    if pc.count_distinct(tb).as_py() == len(tb):
-        idx = pc.index_in(text(keys_b), value_set=tb)
-        found = pc.is_valid(idx)
-        pos = pc.fill_null(idx, 0)
-        same = pc.equal(pc.take(text(table_a), pos), text(keys_a))
-        ok = pc.and_(found, pc.fill_null(same, False))
-        out = pos.to_numpy(zero_copy_only=False).astype(np.int64)
-        out[~ok.to_numpy(zero_copy_only=False)] = -1
-        return out
-    sep = pa.scalar("\x1f", pa.large_string())
-    joined_table = pc.binary_join_element_wise(text(table_a), tb, sep)
-    joined_keys = pc.binary_join_element_wise(text(keys_a), text(keys_b), sep)
-    idx = pc.index_in(joined_keys, value_set=joined_table)
-    return pc.fill_null(idx, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    sizes = [len(a) for a, _ in queries]
+    total = sum(sizes)
+    if total == 0 or len(table_a) == 0:
+        return [np.full(n, -1, dtype=np.int64) for n in sizes]
+    qa = pa.concat_arrays([text(a) for a, _ in queries])
+    qb = pa.concat_arrays([text(b) for _, b in queries])
+    ta, tb = text(table_a), text(table_b)
+    idx = pc.index_in(qb, value_set=tb)
+    found = pc.is_valid(idx).to_numpy(zero_copy_only=False)
+    pos = pc.fill_null(idx, 0)
+    same = pc.fill_null(pc.equal(pc.take(ta, pos), qa), False).to_numpy(zero_copy_only=False)
+    out = pos.to_numpy(zero_copy_only=False).astype(np.int64)
+    out[~(found & same)] = -1
+    retry = np.flatnonzero(found & ~same)
+    if retry.size:
+        sep = pa.scalar("\x1f", pa.large_string())
+        joined_table = pc.binary_join_element_wise(ta, tb, sep)
+        sel = pa.array(retry)
+        joined = pc.binary_join_element_wise(pc.take(qa, sel), pc.take(qb, sel), sep)
+        again = pc.index_in(joined, value_set=joined_table)
+        out[retry] = pc.fill_null(again, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return np.split(out, np.cumsum(sizes)[:-1])
 
 
 def int_column(values: pd.Series, label: str) -> np.ndarray:
@@ -158,10 +168,20 @@ def int_column(values: pd.Series, label: str) -> np.ndarray:
 
 
 def frame(columns: dict[str, object], order: tuple[str, ...]) -> pd.DataFrame:
-    """A DataFrame whose object arrays stay object columns (str / date / None), instead of being
-    inferred as pandas' ``str`` dtype where a missing value would turn into NaN."""
-    data = {
-        k: pd.Series(v, dtype=object, copy=False) if isinstance(v, np.ndarray) and v.dtype == object else v
-        for k, v in columns.items()
-    }
-    return pd.DataFrame(data, columns=list(order))
+    """A DataFrame from numpy / Arrow columns without copying them into one block.
+
+    Arrow text becomes pandas' ``str`` dtype (zero-copy); numpy object arrays stay object columns
+    (str / date / None) instead of being inferred as ``str``, where a missing value would become NaN.
+    """
+    series = []
+    for name in order:
+        v = columns[name]
+        if isinstance(v, (pa.Array, pa.ChunkedArray)):
+            s = v.to_pandas() if len(v) else pd.Series([], dtype="str")
+            s = pd.Series(s.array, name=name, copy=False)
+        elif isinstance(v, np.ndarray) and v.dtype == object:
+            s = pd.Series(v, dtype=object, copy=False, name=name)
+        else:
+            s = pd.Series(v, copy=False, name=name)
+        series.append(s)
+    return pd.concat(series, axis=1)

@@ -53,8 +53,8 @@ def deadlines_from(p: Prepared) -> pd.DataFrame:
 
     return A.frame(
         {
-            "source_system": A.text(cases["source_system"]).to_numpy(zero_copy_only=False),
-            "case_id": A.text(cases["case_id"]).to_numpy(zero_copy_only=False),
+            "source_system": A.text(cases["source_system"]),
+            "case_id": A.text(cases["case_id"]),
             "received_date": to_dates(p.received, p.calendar),
             "deadline_date": to_dates(p.deadline, p.calendar),
             "finish_date": to_dates(np.where(p.finished_valid, p.finished, 0), p.calendar, p.finished_valid),

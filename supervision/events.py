@@ -49,11 +49,31 @@ def compute_events(
 
 
 def events_from(p: Prepared) -> pd.DataFrame:
-    found = case_rule_hits(p)
-    frames = [_case_events(p, found)]
-    frames.append(_complaint_events(p))
-    out = pd.concat([f for f in frames if len(f)] or [frames[0]], ignore_index=True)
-    return out.sort_values("event_key", kind="stable", ignore_index=True)
+    p.resolve(steps=True, complaints=True)
+    columns = _case_events(p, case_rule_hits(p))
+    more = _complaint_events(p)
+    merged = {k: _concat(columns[k], more[k]) for k in columns}
+    order = pc.sort_indices(merged["event_key"]).to_numpy(zero_copy_only=False)
+    take = pa.array(order, type=pa.int64())
+    out: dict[str, object] = {}
+    for k, v in merged.items():
+        if isinstance(v, pa.ChunkedArray):
+            v = pc.take(v, take)
+            # never-null text stays Arrow-backed ``str``; nullable text becomes str / None objects
+            out[k] = _objects(v) if k in _NULLABLE else v
+        else:
+            out[k] = v[order]
+    out["event_date"] = to_dates(out["event_date"], p.calendar)
+    return A.frame(out, EVENT_COLUMNS)
+
+
+_NULLABLE = {"power_type", "case_source_system", "case_id", "complaint_id"}
+
+
+def _concat(a: object, b: object) -> object:
+    if isinstance(a, pa.Array):
+        return pa.chunked_array([a, b], type=a.type)
+    return np.concatenate([a, b])  # type: ignore[list-item]
 
 
 def case_rule_hits(p: Prepared) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -91,10 +111,13 @@ def _select(p: Prepared, cond: np.ndarray, day: np.ndarray, prov: np.ndarray) ->
 
 
 def _missing_flow_step(p: Prepared) -> np.ndarray:
+    """Per case: some code of the item's flow is absent from the case's steps."""
     present = np.zeros(p.n, dtype=np.int64)
-    case, code = p.step_case, p.step_code
-    ok = (case >= 0) & (code >= 0)
-    np.bitwise_or.at(present, case[ok], np.left_shift(1, code[ok]))
+    st = p.ordered_steps
+    if st.case.size:
+        bits = np.where(st.code >= 0, np.left_shift(1, np.clip(st.code, 0, None)), 0)
+        starts = np.flatnonzero(st.first)
+        present[st.case[starts]] = np.bitwise_or.reduceat(bits, starts)
     need = p.items.flow_mask[p.item] if p.n else present
     return (need & ~present) != 0
 
@@ -103,39 +126,32 @@ def _first_out_of_order_step(p: Prepared) -> np.ndarray:
     """Per case, the started day of the first step (by step_no) that breaks the flow order or starts
     before its predecessor; -1 when none."""
     out = np.full(p.n, -1, dtype=np.int64)
-    steps = p.data.steps
-    case = p.step_case
-    keep = case >= 0
-    if not keep.any():
+    st = p.ordered_steps
+    if st.case.size == 0:
         return out
-    case = case[keep]
-    code = p.step_code[keep]
-    step_no = A.int_column(steps["step_no"], "steps.step_no")[keep]
-    started = A.instants_us(steps["started_at"])[keep]
-    order = np.lexsort((step_no, case))
-    case, code, started = case[order], code[order], started[order]
-    item = p.item[case]
-    pos = np.where(code >= 0, p.items.flow_pos[item, np.clip(code, 0, None)], -1)
-    width = len(A.STEP_CODES) + 2
-    run = np.maximum.accumulate(case * width + pos + 1) - case * width - 1
-    first = np.ones(case.size, dtype=bool)
-    first[1:] = case[1:] != case[:-1]
+    case, code, first = st.case, st.code, st.first
+    width = len(A.STEP_CODES)
+    flat = p.items.flow_pos.reshape(-1)
+    pos = np.where(code >= 0, flat[p.item[case] * width + np.clip(code, 0, None)], -1)
+    # running max of the flow position within each case (cases are contiguous: offset per case)
+    span = width + 2
+    run = np.maximum.accumulate(case * span + pos + 1) - case * span - 1
     prev_run = np.empty_like(run)
     prev_run[0] = -1
     prev_run[1:] = run[:-1]
     prev_run[first] = -1
     bad = (pos >= 0) & (pos < prev_run)
-    prev_start = np.empty_like(started)
-    prev_start[0] = started[0]
-    prev_start[1:] = started[:-1]
-    bad |= ~first & (started < prev_start)
+    started = A.instants_us(p.data.steps["started_at"])[st.row]
+    back = np.zeros(case.size, dtype=bool)
+    back[1:] = started[1:] < started[:-1]
+    bad |= back & ~first
     where = np.flatnonzero(bad)
     if where.size == 0:
         return out
     bad_case, first_idx = np.unique(case[where], return_index=True)
-    sel = where[first_idx]
-    started_days = A.epoch_days(steps["started_at"], "steps.started_at")[keep][order][sel]
-    out[bad_case] = started_days - p.calendar.origin
+    rows = st.row[where[first_idx]]
+    days = A.epoch_days(p.data.steps["started_at"].iloc[rows], "steps.started_at")
+    out[bad_case] = days - p.calendar.origin
     return out
 
 
@@ -158,65 +174,59 @@ def _penalty_out_of_range(p: Prepared) -> np.ndarray:
     return has_amount & ranged & ((amount < lo) | (amount > hi))
 
 
-def _case_events(p: Prepared, hits: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]) -> pd.DataFrame:
+def _case_events(p: Prepared, hits: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]) -> dict[str, object]:
+    """Columns (Arrow text, numpy otherwise) of the case events; event_date still a day index."""
     cases = p.data.cases
-    rule = np.concatenate([np.full(len(hits[r][0]), r, dtype=object) for r in CASE_RULES])
+    counts = [len(hits[r][0]) for r in CASE_RULES]
+    rule_no = np.repeat(np.arange(len(CASE_RULES)), counts)
     rows = np.concatenate([hits[r][0] for r in CASE_RULES]).astype(np.int64)
-    day = np.concatenate([hits[r][1] for r in CASE_RULES]).astype(np.int64)
-    prov = np.concatenate([hits[r][2] for r in CASE_RULES]).astype(bool)
-    ss = pc.take(A.text(cases["source_system"]), pa.array(rows))
-    cid = pc.take(A.text(cases["case_id"]), pa.array(rows))
-    rule_arr = pa.array(rule, type=pa.large_string())
+    take = pa.array(rows, type=pa.int64())
+    ss = pc.take(A.text(cases["source_system"]), take)
+    cid = pc.take(A.text(cases["case_id"]), take)
+    rule = pc.take(pa.array(CASE_RULES, type=pa.large_string()), pa.array(rule_no, type=pa.int64()))
     sep = pa.scalar(":", pa.large_string())
-    key = pc.binary_join_element_wise(rule_arr, ss, cid, sep)
-    ptype = np.array(A.POWER_TYPES + (None,), dtype=object)[p.power_type[rows]] if rows.size else np.zeros(0, object)
-    return A.frame(
-        {
-            "event_key": _objects(key),
-            "rule": rule,
-            "card": np.array([CARDS[r] for r in CASE_RULES], dtype=object)[
-                np.repeat(np.arange(len(CASE_RULES)), [len(hits[r][0]) for r in CASE_RULES])
-            ],
-            "event_date": to_dates(day, p.calendar),
-            "dept_code": _objects(pc.take(A.text(cases["dept_code"]), pa.array(rows))),
-            "power_type": ptype,
-            "case_source_system": _objects(ss),
-            "case_id": _objects(cid),
-            "complaint_id": np.full(rows.size, None, dtype=object),
-            "provisional": prov,
-        },
-        EVENT_COLUMNS,
-    )
+    return {
+        "event_key": pc.binary_join_element_wise(rule, ss, cid, sep),
+        "rule": rule,
+        "card": pc.take(pa.array([CARDS[r] for r in CASE_RULES], type=pa.large_string()), pa.array(rule_no)),
+        "event_date": np.concatenate([hits[r][1] for r in CASE_RULES]).astype(np.int64),
+        "dept_code": pc.take(A.text(cases["dept_code"]), take),
+        "power_type": _power_types(p.power_type[rows]),
+        "case_source_system": ss,
+        "case_id": cid,
+        "complaint_id": pa.nulls(rows.size, pa.large_string()),
+        "provisional": np.concatenate([hits[r][2] for r in CASE_RULES]).astype(bool),
+    }
 
 
-def _complaint_events(p: Prepared) -> pd.DataFrame:
+def _complaint_events(p: Prepared) -> dict[str, object]:
     comp = p.data.complaints
     c = PreparedComplaints(p.data, p)
     day = c.due + 1
     ok = (c.open | (c.closed_valid & (c.closed >= day))) & (day <= p.t)
     rows = np.flatnonzero(ok)
-    cid = pc.take(A.text(comp["complaint_id"]), pa.array(rows, type=pa.int64()))
-    key = pc.binary_join_element_wise(pa.scalar("TS01", pa.large_string()), cid, pa.scalar(":", pa.large_string()))
-    ptype = np.array(A.POWER_TYPES + (None,), dtype=object)[c.power_type[rows]] if rows.size else np.zeros(0, object)
-    return A.frame(
-        {
-            "event_key": _objects(key),
-            "rule": np.full(rows.size, "TS01", dtype=object),
-            "card": np.full(rows.size, CARDS["TS01"], dtype=object),
-            "event_date": to_dates(day[rows], p.calendar),
-            "dept_code": _objects(pc.take(A.text(comp["dept_code"]), pa.array(rows, type=pa.int64()))),
-            "power_type": ptype,
-            "case_source_system": _objects(
-                pc.take(A.text(comp["case_source_system"]), pa.array(rows, type=pa.int64()))
-            ),
-            "case_id": _objects(pc.take(A.text(comp["case_id"]), pa.array(rows, type=pa.int64()))),
-            "complaint_id": _objects(cid),
-            "provisional": c.due_provisional[rows],
-        },
-        EVENT_COLUMNS,
-    )
+    take = pa.array(rows, type=pa.int64())
+    cid = pc.take(A.text(comp["complaint_id"]), take)
+    rule = pa.array(np.full(rows.size, "TS01", dtype=object), type=pa.large_string())
+    return {
+        "event_key": pc.binary_join_element_wise(rule, cid, pa.scalar(":", pa.large_string())),
+        "rule": rule,
+        "card": pa.array(np.full(rows.size, CARDS["TS01"], dtype=object), type=pa.large_string()),
+        "event_date": day[rows],
+        "dept_code": pc.take(A.text(comp["dept_code"]), take),
+        "power_type": _power_types(c.power_type[rows]),
+        "case_source_system": pc.take(A.text(comp["case_source_system"]), take),
+        "case_id": pc.take(A.text(comp["case_id"]), take),
+        "complaint_id": cid,
+        "provisional": c.due_provisional[rows],
+    }
 
 
-def _objects(arr: pa.Array) -> np.ndarray:
+def _power_types(codes: np.ndarray) -> pa.Array:
+    names = pa.array(A.POWER_TYPES, type=pa.large_string())
+    return pc.take(names, pa.array(np.where(codes >= 0, codes, 0), mask=codes < 0))
+
+
+def _objects(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """Arrow strings -> object array of str / None (what JSON writers and comparisons expect)."""
     return arr.to_numpy(zero_copy_only=False) if len(arr) else np.zeros(0, dtype=object)

@@ -103,45 +103,96 @@ class Prepared:
         self.completed = (self.status == A.STATUS_COMPLETED) & self.finished_valid
         self.cut_off = (self.status == A.STATUS_WITHDRAWN) | (self.status == A.STATUS_TERMINATED)
 
-    # ------------------------------------------------------------------ steps
+    # ------------------------------------------------------------------ links to cases
+    def resolve(
+        self,
+        *,
+        steps: bool = False,
+        suspension_steps: bool = False,
+        complaints: bool = False,
+        extra: tuple[pd.Series, pd.Series] | None = None,
+    ) -> np.ndarray | None:
+        """Find the cases behind steps / complaints / other (source_system, case_id) keys in one pass
+        over the case table; results are kept for later use. Returns the rows for ``extra``."""
+        cases, queries, names = self.data.cases, [], []
+        if steps and "step_case" not in self.__dict__:
+            queries.append((self.data.steps["source_system"], self.data.steps["case_id"]))
+            names.append("step_case")
+        elif suspension_steps and "step_case" not in self.__dict__ and "_suspension_case" not in self.__dict__:
+            mask = self.suspension_mask
+            queries.append((self.data.steps["source_system"][mask], self.data.steps["case_id"][mask]))
+            names.append("_suspension_case")
+        if complaints and "complaint_case" not in self.__dict__:
+            c = self.data.complaints
+            queries.append((c["case_source_system"], c["case_id"]))
+            names.append("complaint_case")
+        if extra is not None:
+            queries.append(extra)
+            names.append("")
+        found = A.lookup_pairs_many(queries, cases["source_system"], cases["case_id"]) if queries else []
+        out = None
+        for name, rows in zip(names, found, strict=True):
+            if name:
+                self.__dict__[name] = rows
+            else:
+                out = rows
+        return out
+
     @cached_property
     def step_case(self) -> np.ndarray:
         """Case index of every step (-1 for a step whose case is not loaded)."""
-        s = self.data.steps
-        return A.lookup_pairs(
-            s["source_system"], s["case_id"], self.data.cases["source_system"], self.data.cases["case_id"]
-        )
+        self.resolve(steps=True)
+        return self.__dict__["step_case"]
+
+    @cached_property
+    def complaint_case(self) -> np.ndarray:
+        self.resolve(complaints=True)
+        return self.__dict__["complaint_case"]
 
     @cached_property
     def step_code(self) -> np.ndarray:
         return A.codes(self.data.steps["step_code"], A.STEP_CODES)
 
     @cached_property
+    def suspension_mask(self) -> np.ndarray:
+        if "step_code" in self.__dict__:
+            code = self.step_code
+            return (code == _SUSPENDING[0]) | (code == _SUSPENDING[1])
+        steps = self.data.steps
+        if len(steps) == 0:
+            return np.zeros(0, dtype=bool)
+        return pc.fill_null(
+            pc.is_in(A.text(steps["step_code"]), value_set=A.text(pd.Series(["TB", "BZ"]))), False
+        ).to_numpy(zero_copy_only=False)
+
+    @cached_property
     def suspensions(self) -> Suspensions:
         steps = self.data.steps
         if len(steps) == 0 or self.n == 0:
             return Suspensions.empty()
-        mask = pc.is_in(A.text(steps["step_code"]), value_set=A.text(pd.Series(["TB", "BZ"]))).to_numpy(
-            zero_copy_only=False
-        )
+        mask = self.suspension_mask
         if not mask.any():
             return Suspensions.empty()
-        sub = steps[mask]
         if "step_case" in self.__dict__:
             case = self.step_case[mask]
         else:
-            case = A.lookup_pairs(
-                sub["source_system"], sub["case_id"], self.data.cases["source_system"], self.data.cases["case_id"]
-            )
+            if "_suspension_case" not in self.__dict__:
+                self.resolve(suspension_steps=True)
+            case = self.__dict__["_suspension_case"]
         cal = self.calendar
-        start = A.epoch_days(sub["started_at"], "steps.started_at")
-        end = A.epoch_days(sub["finished_at"], "steps.finished_at")
+        start = A.epoch_days(steps["started_at"][mask], "steps.started_at")
+        end = A.epoch_days(steps["finished_at"][mask], "steps.finished_at")
         keep = (case >= 0) & (start != A.NO_DAY)
         case, start, end = case[keep], start[keep], end[keep]
         end = np.where(end == A.NO_DAY, self.t + cal.origin, end)  # an open step suspends up to the as-of date
         start = np.clip(start - cal.origin, 0, cal.size - 1)
         end = np.clip(end - cal.origin, 0, cal.size - 1)
         return Suspensions.build(case, start, end, self.received)
+
+    @cached_property
+    def ordered_steps(self) -> OrderedSteps:
+        """The steps of loaded cases in (case, step_no) order."""
+        return OrderedSteps.build(self)
 
     # ------------------------------------------------------------------ deadlines
     @cached_property
@@ -169,6 +220,37 @@ class Prepared:
         return self.in_progress | (self.finished_valid & (self.finished >= day))
 
 
+@dataclass(frozen=True, eq=False)
+class OrderedSteps:
+    """Steps of loaded cases sorted by case then step_no; ``row`` is the position in ``data.steps``."""
+
+    row: np.ndarray
+    case: np.ndarray
+    code: np.ndarray
+    first: np.ndarray  # True on the first step of each case
+
+    @classmethod
+    def build(cls, p: Prepared) -> OrderedSteps:
+        case = p.step_case
+        row = np.flatnonzero(case >= 0)
+        case = case[row]
+        step_no = A.int_column(p.data.steps["step_no"], "steps.step_no")[row]
+        if case.size:
+            top = int(step_no.max(initial=0)) + 1
+            if 0 <= step_no.min() and top < 2**31:
+                key = case * top + step_no
+                # warehouse extracts usually arrive in this order already: skip the sort then
+                if not np.all(key[1:] >= key[:-1]):
+                    order = np.argsort(key, kind="stable")
+                    row, case = row[order], case[order]
+            else:
+                order = np.lexsort((step_no, case))
+                row, case = row[order], case[order]
+        first = np.ones(case.size, dtype=bool)
+        first[1:] = case[1:] != case[:-1]
+        return cls(row=row, case=case, code=p.step_code[row], first=first)
+
+
 class PreparedComplaints:
     """Complaint arrays: received/closed days, due day, department and the power type of the case."""
 
@@ -189,9 +271,7 @@ class PreparedComplaints:
             else np.zeros(0, dtype=bool)
         )
         self.dept = A.lookup(c["dept_code"], data.departments["dept_code"])
-        self.case = A.lookup_pairs(
-            c["case_source_system"], c["case_id"], data.cases["source_system"], data.cases["case_id"]
-        )
+        self.case = prepared.complaint_case
         has_case = self.case >= 0
         self.power_type = np.where(
             has_case, prepared.power_type[np.where(has_case, self.case, 0)] if prepared.n else -1, -1

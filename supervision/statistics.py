@@ -90,6 +90,7 @@ def compute_statistics(
     if period_to < period_from:
         raise SupervisionInputError(f"period end {period_to} is before its start {period_from}")
     p = Prepared(data, as_of, calendar, settings)
+    flagged = _cases_with(p, events)  # also links suspension steps and complaints to their cases
     c = PreparedComplaints(data, p)
     cal = calendar
     start = epoch_day(period_from) - cal.origin
@@ -125,7 +126,6 @@ def compute_statistics(
     open_overdue = open_end & (p.deadline < end)
     rating = A.codes(data.cases["satisfaction"], ("S", "B", "U"))
     rated = completed & (rating >= 0)
-    flagged = _cases_with(p, events)
     add("received", received)
     add("completed", completed)
     add("on_time", completed & on_time)
@@ -189,28 +189,33 @@ def compute_statistics(
 
 def _cases_with(p: Prepared, events: pd.DataFrame) -> Callable[[tuple[str, ...]], np.ndarray]:
     """rules -> per-case mask: the case has an event of one of those rules."""
-    if len(events) == 0:
-        return lambda rules: np.zeros(p.n, dtype=bool)
-    rows = A.lookup_pairs(
-        events["case_source_system"], events["case_id"], p.data.cases["source_system"], p.data.cases["case_id"]
-    )
-    rule = events["rule"].astype(object).to_numpy()
+    rule = A.codes(events["rule"], PROCESS_RULES + CONTENT_RULES) if len(events) else np.zeros(0, dtype=np.int64)
+    sel = np.flatnonzero(rule >= 0)
+    sub = events.iloc[sel]
+    rows = p.resolve(suspension_steps=True, complaints=True, extra=(sub["case_source_system"], sub["case_id"]))
+    rule = rule[sel]
 
     def flagged(rules: tuple[str, ...]) -> np.ndarray:
+        wanted = np.array([(PROCESS_RULES + CONTENT_RULES).index(r) for r in rules])
         mask = np.zeros(p.n, dtype=bool)
-        mask[rows[np.isin(rule, rules) & (rows >= 0)]] = True
+        mask[rows[np.isin(rule, wanted) & (rows >= 0)]] = True
         return mask
 
     return flagged
 
 
 def _event_days(events: pd.DataFrame) -> np.ndarray:
+    """Epoch days of the events' dates (datetime.date objects, or a datetime64 column)."""
     if len(events) == 0:
         return np.zeros(0, dtype=np.int64)
     col = events["event_date"]
     if pd.api.types.is_datetime64_any_dtype(col):
         return col.to_numpy().astype("datetime64[D]").astype(np.int64)
-    return np.array(col.tolist(), dtype="datetime64[D]").astype(np.int64)
+    values = col.to_numpy(dtype=object)
+    if not isinstance(values[0], dt.date):
+        values = pd.to_datetime(col).dt.date.to_numpy(dtype=object)
+    ordinals = np.fromiter((d.toordinal() for d in values), dtype=np.int64, count=len(values))
+    return ordinals - dt.date(1970, 1, 1).toordinal()
 
 
 def _metrics(n: dict[str, int]) -> dict[str, Any]:
