@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Column, Connection, String, Table, func, insert, select, text, update
@@ -129,39 +129,61 @@ def _order_column(conn: Connection, column: Column) -> Any:
     return column
 
 
-def iter_claimed_payloads(
-    conn: Connection, entity: str, sequence: int, *, batch_size: int = 20_000
-) -> Iterator[list[str]]:
-    """The payloads claimed by ``sequence`` for ``entity``, in key order, in lists of ``batch_size``.
+def _instant(value: Any) -> datetime:
+    """A raw driver value of an instant column as an aware UTC datetime (SQLite keeps UTC text)."""
+    if isinstance(value, bytes):
+        value = value.decode("ascii")
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
-    Streams (a server-side cursor on PostgreSQL), so a package of millions of rows is never held in
-    memory.
+
+@dataclass(frozen=True)
+class ClaimedBatch:
+    """Consecutive payloads (in key order) and the newest ``updated_at``/``computed_at`` among them.
+
+    Payloads are UTF-8 ``bytes`` on SQLite (read as stored, never decoded and encoded again) and
+    ``str`` on PostgreSQL.
+    """
+
+    payloads: list[bytes] | list[str]
+    latest: datetime
+
+
+def iter_claimed(conn: Connection, entity: str, sequence: int, *, batch_size: int = 5_000) -> Iterator[ClaimedBatch]:
+    """The rows claimed by ``sequence`` for ``entity``, in key order, in batches of ``batch_size``.
+
+    Streams on the driver's own cursor (a server-side cursor on PostgreSQL): no row objects, no
+    type processing per row, and never more than one batch in memory, for millions of rows.
     """
     source = SOURCES_BY_ENTITY[entity]
     table = source.table
     query = (
-        select(table.c.payload)
+        select(table.c.payload, table.c[source.changed_at])
         .where(table.c.exchange_seq == sequence)
         .order_by(*(_order_column(conn, table.c[key]) for key in source.keys))
     )
-    result = conn.execute(query.execution_options(yield_per=batch_size))
+    sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    driver = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        cursor = driver.cursor(name=f"exchange_{entity}_{sequence}")  # server-side, inside our transaction
+        cursor.itersize = batch_size
+        restore = None
+    else:
+        restore = driver.text_factory
+        driver.text_factory = bytes  # SQLite stores UTF-8: hand the bytes over as they are
+        cursor = driver.cursor()
     try:
-        yield from result.scalars().partitions(batch_size)
+        cursor.execute(sql)
+        while rows := cursor.fetchmany(batch_size):
+            payloads, stamps = zip(*rows, strict=True)
+            yield ClaimedBatch(list(payloads), _instant(max(stamps)))
     finally:
-        result.close()
-
-
-def claimed_changed_at(conn: Connection, sequence: int) -> datetime | None:
-    """The latest ``updated_at`` / ``computed_at`` among the rows claimed by ``sequence``."""
-    latest: datetime | None = None
-    for source in EXCHANGE_SOURCES:
-        table = source.table
-        value = conn.execute(
-            select(func.max(table.c[source.changed_at])).where(table.c.exchange_seq == sequence)
-        ).scalar_one()
-        if value is not None and (latest is None or value > latest):
-            latest = value
-    return latest
+        cursor.close()
+        if restore is not None:
+            driver.text_factory = restore
 
 
 def last_package(conn: Connection) -> PackageRow | None:

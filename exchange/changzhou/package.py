@@ -91,46 +91,60 @@ def format_instant(value: datetime) -> str:
 
 
 class _Writer(threading.Thread):
-    """Compresses and writes on a second thread while the first one reads the database.
+    """Hashes, compresses and writes on a second thread while the first one reads the database.
 
-    zlib and SHA-256 release the GIL on large buffers, so on two cores reading and compressing
-    overlap. Chunks go through a small bounded queue: memory stays a few chunks, whatever the size
-    of the package.
+    SHA-256, CRC-32 and deflate release the GIL on large buffers, so on two cores reading and
+    compressing overlap. Chunks go through a small bounded queue: memory stays a few chunks,
+    whatever the size of the package.
     """
 
     def __init__(self, zip_file: zipfile.ZipFile) -> None:
         super().__init__(name="package-writer", daemon=True)
         self.zip_file = zip_file
-        self.queue: Queue[tuple[str, object]] = Queue(maxsize=8)
+        self.queue: Queue[tuple[str, object]] = Queue(maxsize=3)
         self.error: BaseException | None = None
+        self.written: dict[str, tuple[int, str]] = {}  # path -> (bytes, sha256)
         self._stream: IO[bytes] | None = None
+        self._path = ""
+        self._digest = hashlib.sha256()
+        self._size = 0
 
     def run(self) -> None:
         while True:
             kind, value = self.queue.get()
             if kind == "stop":
-                if self._stream is not None:  # stopped half-way: let the zip file close cleanly
-                    try:
-                        self._stream.close()
-                    except BaseException as exc:
-                        self.error = self.error or exc
-                    self._stream = None
+                self._abandon()
                 return
             if self.error is not None:
                 continue  # drain after a failure so the producer never blocks
             try:
-                if kind == "open":
-                    assert isinstance(value, str)
-                    self._stream = self.zip_file.open(_zip_info(value), mode="w", force_zip64=True)
-                elif kind == "chunk":
-                    assert self._stream is not None and isinstance(value, bytes)
-                    self._stream.write(value)
-                elif kind == "close":
-                    assert self._stream is not None
-                    self._stream.close()
-                    self._stream = None
-            except BaseException as exc:  # handed to the producer in finish()
+                self._handle(kind, value)
+            except BaseException as exc:  # handed to the producer by put() / finish()
                 self.error = exc
+
+    def _handle(self, kind: str, value: object) -> None:
+        if kind == "open":
+            assert isinstance(value, str)
+            self._path, self._digest, self._size = value, hashlib.sha256(), 0
+            self._stream = self.zip_file.open(_zip_info(value), mode="w", force_zip64=True)
+        elif kind == "chunk":
+            assert self._stream is not None and isinstance(value, bytes)
+            self._digest.update(value)
+            self._size += len(value)
+            self._stream.write(value)
+        elif kind == "close":
+            assert self._stream is not None
+            self._stream.close()
+            self._stream = None
+            self.written[self._path] = (self._size, self._digest.hexdigest())
+
+    def _abandon(self) -> None:
+        if self._stream is not None:  # stopped half-way: let the zip file close cleanly
+            try:
+                self._stream.close()
+            except BaseException as exc:
+                self.error = self.error or exc
+            self._stream = None
 
     def put(self, kind: str, value: object = None) -> None:
         if self.error is not None:
@@ -144,34 +158,45 @@ class _Writer(threading.Thread):
             raise self.error
 
 
-def _write_data(
-    conn: Connection, zip_file: zipfile.ZipFile, sequence: int, counts: dict[str, int]
-) -> list[ManifestFile]:
-    files: dict[str, ManifestFile] = {}
+def _lines(payloads: list[bytes] | list[str]) -> bytes:
+    """JSON Lines: each payload, then ``\\n``."""
+    if payloads and isinstance(payloads[0], bytes):
+        return b"\n".join(payloads) + b"\n"  # type: ignore[arg-type]
+    return ("\n".join(payloads) + "\n").encode("utf-8")  # type: ignore[arg-type]
+
+
+@dataclass
+class _Content:
+    files: list[ManifestFile]
+    latest: datetime  # newest updated_at / computed_at in the package
+
+
+def _write_data(conn: Connection, zip_file: zipfile.ZipFile, sequence: int, counts: dict[str, int]) -> _Content:
+    records: dict[str, int] = {}
+    latest: datetime | None = None
     writer = _Writer(zip_file)
     writer.start()
     try:
         for entity in sorted(counts):  # zip entries in name order
-            path = data_path(entity)
-            digest = hashlib.sha256()
-            size = 0
-            records = 0
-            writer.put("open", path)
-            for payloads in wp.iter_claimed_payloads(conn, entity, sequence):
-                chunk = ("\n".join(payloads) + "\n").encode("utf-8")
-                digest.update(chunk)
-                size += len(chunk)
-                records += len(payloads)
-                writer.put("chunk", chunk)
+            writer.put("open", data_path(entity))
+            records[entity] = 0
+            for batch in wp.iter_claimed(conn, entity, sequence):
+                writer.put("chunk", _lines(batch.payloads))
+                records[entity] += len(batch.payloads)
+                latest = batch.latest if latest is None else max(latest, batch.latest)
             writer.put("close")
-            if records != counts[entity]:  # the claim and the read disagree: never ship that
-                raise PackageStoreError(f"{entity}: claimed {counts[entity]} rows but read {records}")
-            files[entity] = ManifestFile(
-                path=path, entity=entity, records=records, bytes=size, sha256=digest.hexdigest()
-            )
+            if records[entity] != counts[entity]:  # the claim and the read disagree: never ship that
+                raise PackageStoreError(f"{entity}: claimed {counts[entity]} rows but read {records[entity]}")
     finally:
         writer.finish()
-    return [files[entity] for entity in ENTITIES if entity in files]
+    assert latest is not None
+    files = []
+    for entity in ENTITIES:
+        if entity in counts:
+            path = data_path(entity)
+            size, sha = writer.written[path]
+            files.append(ManifestFile(path=path, entity=entity, records=records[entity], bytes=size, sha256=sha))
+    return _Content(files, latest)
 
 
 def _package_id(sequence: int, files: list[ManifestFile]) -> str:
@@ -209,23 +234,25 @@ def _write_zip(
     *,
     sequence: int,
     counts: dict[str, int],
-    created_at: str,
-    previous_manifest_sha256: str | None,
+    previous: wp.PackageRow | None,
     signer: Signer,
 ) -> bytes:
     """Write the whole package to ``part`` (fsynced); return the bytes of its ``manifest.json``."""
     with part.open("wb") as raw:
         with zipfile.ZipFile(raw, mode="w", allowZip64=True) as zip_file:
-            files = _write_data(conn, zip_file, sequence, counts)
+            content = _write_data(conn, zip_file, sequence, counts)
+            created_at = content.latest
+            if previous is not None and previous.created_at > created_at:
+                created_at = previous.created_at
             manifest = Manifest(
                 standard_version=STANDARD_VERSION,
-                package_id=_package_id(sequence, files),
+                package_id=_package_id(sequence, content.files),
                 sender=SENDER,
                 receiver=RECEIVER,
                 sequence=sequence,
-                created_at=created_at,
-                previous_manifest_sha256=previous_manifest_sha256,
-                files=files,
+                created_at=format_instant(created_at),
+                previous_manifest_sha256=previous.manifest_sha256 if previous else None,
+                files=content.files,
                 signature={"algorithm": signer.algorithm, "key_id": signer.key_id},
             )
             body = manifest_bytes(manifest)
@@ -255,11 +282,6 @@ def build_package(engine: Engine, keys: KeyStore, out_dir: Path, *, now: datetim
                 conn.rollback()
                 return None
             previous = wp.last_package(conn)
-            changed_at = wp.claimed_changed_at(conn, sequence)
-            assert changed_at is not None  # rows were claimed
-            if previous is not None and previous.created_at > changed_at:
-                changed_at = previous.created_at
-            created_at = format_instant(changed_at)
 
             name = package_file_name(sequence)
             final = out_dir / name
@@ -270,19 +292,19 @@ def build_package(engine: Engine, keys: KeyStore, out_dir: Path, *, now: datetim
                     part,
                     sequence=sequence,
                     counts=counts,
-                    created_at=created_at,
-                    previous_manifest_sha256=previous.manifest_sha256 if previous else None,
+                    previous=previous,
                     signer=signer,
                 )
             except BaseException:
                 part.unlink(missing_ok=True)
                 raise
             _publish(part, final)
+            manifest = json.loads(body)
             row = wp.PackageRow(
                 sequence=sequence,
-                package_id=json.loads(body)["package_id"],
+                package_id=manifest["package_id"],
                 file_name=name,
-                created_at=datetime.fromisoformat(created_at),
+                created_at=datetime.fromisoformat(manifest["created_at"]),
                 manifest_sha256=hashlib.sha256(body).hexdigest(),
                 bytes=final.stat().st_size,
                 record_counts=counts,

@@ -155,14 +155,14 @@ def test_crash_before_commit_rebuilds_the_same_bytes(wh, session_keys, store, no
 
 def test_crash_while_writing_leaves_no_file_under_the_final_name(wh, keys, store, now, monkeypatch):
     wh.add_basic()
-    real = wp.iter_claimed_payloads
+    real = wp.iter_claimed
 
     def failing(conn, entity, sequence, **kw):
         yield from real(conn, entity, sequence, **kw)
         if entity == "case_step":
             raise ConnectionError("database went away")
 
-    monkeypatch.setattr(wp, "iter_claimed_payloads", failing)
+    monkeypatch.setattr(wp, "iter_claimed", failing)
     with pytest.raises(ConnectionError):
         build_package(wh.engine, keys, store, now=now)
     assert list(store.iterdir()) == []
@@ -220,7 +220,7 @@ def test_a_row_changed_during_packaging_is_sent_again(wh, keys, store, now, monk
     """The loader replaces a row while the package is being built: the new version stays pending."""
     wh.add_basic()
     engine = wh.engine
-    real = wp.claimed_changed_at
+    real = wp.last_package
     started = threading.Event()
     state: dict = {}
 
@@ -236,18 +236,18 @@ def test_a_row_changed_during_packaging_is_sent_again(wh, keys, store, now, monk
                 .values({k: v for k, v in rows.case(1, version=2).items() if k not in ("source_system", "case_id")})
             )
 
-    def claimed_then_loader_runs(conn, sequence):
+    def claimed_then_loader_runs(conn):
         thread = threading.Thread(target=loader)
         thread.start()
         state["thread"] = thread
         started.wait(10)
         _wait_until_blocked(engine, state)
-        return real(conn, sequence)
+        return real(conn)
 
-    monkeypatch.setattr(wp, "claimed_changed_at", claimed_then_loader_runs)
+    monkeypatch.setattr(wp, "last_package", claimed_then_loader_runs)
     first = build_package(engine, keys, store, now=now)
     state["thread"].join(60)
-    monkeypatch.setattr(wp, "claimed_changed_at", real)
+    monkeypatch.setattr(wp, "last_package", real)
 
     assert [r["version"] for r in rows.package_lines(first.path)["case"] if r["case_id"] == "LY0000000000001"] == [1]
     second = build_package(engine, keys, store, now=now)
