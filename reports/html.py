@@ -53,8 +53,11 @@ def data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def render_html(view: ReportView, charts: Charts) -> str:
-    """The report as one HTML document that needs nothing but itself (fonts come from the system)."""
+def render_html(view: ReportView, charts: Charts, *, list_limit: int | None = None) -> str:
+    """The report as one HTML document that needs nothing but itself (fonts come from the system).
+
+    ``list_limit`` caps the rows of each detail list (the PDF uses it; the HTML and XLSX list all).
+    """
     template = environment().get_template("report.html.j2")
     return template.render(
         v=view,
@@ -65,6 +68,7 @@ def render_html(view: ReportView, charts: Charts) -> str:
             "power_types": data_uri(charts.power_types),
         },
         provisional_mark=PROVISIONAL_MARK,
+        list_limit=list_limit,
         total_metrics=METRICS,
         score_metric=METRIC_BY_KEY["score"],
         ranking_metrics=[METRIC_BY_KEY[k] for k in RANKING_KEYS],

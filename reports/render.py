@@ -13,9 +13,12 @@ from pathlib import Path
 from reports.bundle import ReportBundle, check_bundle
 from reports.errors import ReportError, ReportFormatError
 
-__all__ = ["FORMATS", "ReportFiles", "render_report", "report_dir", "report_stem"]
+__all__ = ["FORMATS", "PDF_LIST_LIMIT", "ReportFiles", "render_report", "report_dir", "report_stem"]
 
 FORMATS: tuple[str, ...] = ("html", "xlsx", "pdf")
+# Rows of each detail list in the PDF. Laying out thousands of table rows takes WeasyPrint minutes
+# and nobody reads a 150-page printout; the HTML and XLSX always list every row.
+PDF_LIST_LIMIT = 300
 _log = logging.getLogger(__name__)
 
 
@@ -79,12 +82,16 @@ def render_report(
     view = build_view(bundle)
     outputs: dict[str, bytes] = {}
     if "html" in wanted or "pdf" in wanted:
-        html = render_html(view, render_charts(view))
+        charts = render_charts(view)
+        html = render_html(view, charts)
         if "html" in wanted:
             outputs["html"] = html.encode("utf-8")
         if "pdf" in wanted:
             from reports.pdf import render_pdf
 
+            longest = max([len(view.events), *(s.count for s in view.quarantine)])
+            if longest > PDF_LIST_LIMIT:
+                html = render_html(view, charts, list_limit=PDF_LIST_LIMIT)
             outputs["pdf"] = render_pdf(html)
     if "xlsx" in wanted:
         from reports.xlsx import render_xlsx

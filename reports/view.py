@@ -206,7 +206,8 @@ class ReportView:
     generated_text: str
     cutoff_text: str
     provisional: bool
-    header_line: str
+    header_base: str  # title, period, as-of and cut-off: the running header of every page
+    header_line: str  # the same with the provisional mark when there is one
     summary: tuple[SummaryItem, ...]
     total: dict[str, Any]
     previous_total: dict[str, Any] | None
@@ -244,9 +245,8 @@ def build_view(bundle: ReportBundle) -> ReportView:
         period_text += f"（本期未结束，数据计至 {period_end.isoformat()}）"
     as_of_text = fmt_instant(stats["as_of"])
     cutoff_text = fmt_instant(bundle["data_cutoff"])
-    header = f"{REPORT_TITLE}｜{label}｜统计时点 {as_of_text}｜数据截止 {cutoff_text}"
-    if provisional:
-        header += f"｜{PROVISIONAL_MARK}"
+    header_base = f"{REPORT_TITLE}｜{label}｜统计时点 {as_of_text}｜数据截止 {cutoff_text}"
+    header = f"{header_base}｜{PROVISIONAL_MARK}" if provisional else header_base
 
     previous_label = None
     previous_total = None
@@ -284,6 +284,7 @@ def build_view(bundle: ReportBundle) -> ReportView:
         generated_text=fmt_instant(bundle["generated_at"]),
         cutoff_text=cutoff_text,
         provisional=provisional,
+        header_base=header_base,
         header_line=header,
         summary=summary,
         total=dict(total),

@@ -29,9 +29,9 @@ def test_only_the_requested_formats_are_written(bundle: dict[str, Any], tmp_path
 def test_a_failed_write_keeps_the_previous_report(
     bundle: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first = render_report(bundle, tmp_path, formats=("html",))
-    assert first.html is not None
-    before = first.html.read_bytes()
+    first = render_report(bundle, tmp_path, formats=("xlsx",))
+    assert first.xlsx is not None
+    before = first.xlsx.read_bytes()
     bundle["statistics"]["total"]["score"] = 12.34
 
     def crash(src: str, dst: str) -> None:
@@ -39,9 +39,9 @@ def test_a_failed_write_keeps_the_previous_report(
 
     monkeypatch.setattr(os, "replace", crash)
     with pytest.raises(ReportError, match="No space left on device"):
-        render_report(bundle, tmp_path, formats=("html",))
-    assert first.html.read_bytes() == before
-    assert [p.name for p in tmp_path.iterdir()] == [first.html.name]  # no temporary file left behind
+        render_report(bundle, tmp_path, formats=("xlsx",))
+    assert first.xlsx.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == [first.xlsx.name]  # no temporary file left behind
 
 
 def test_a_failed_render_writes_nothing(
@@ -73,16 +73,6 @@ def test_missing_cjk_font_is_a_clear_error(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_charts_are_the_same_bytes_for_the_same_bundle(bundle: dict[str, Any]) -> None:
-    from reports.view import build_view
-
-    view = build_view(bundle)
-    first, second = charts_module.render_charts(view), charts_module.render_charts(view)
-    assert first == second
-    assert first.cards_by_rule.startswith(b"\x89PNG")
-    assert len(first.on_time_by_department) == 1
-
-
 def test_many_departments_are_split_over_several_charts(bundle: dict[str, Any]) -> None:
     from reports.view import build_view
 
@@ -91,5 +81,31 @@ def test_many_departments_are_split_over_several_charts(bundle: dict[str, Any]) 
         {**template, "dept_code": f"DEPT{i:02d}", "dept_name": f"溧阳市第{i}局", "score": 50.0 + i}
         for i in range(45)
     ]
-    charts = charts_module.render_charts(build_view(bundle))
-    assert len(charts.on_time_by_department) == 3
+    with charts_module._style():
+        images = charts_module._on_time_by_department(build_view(bundle))
+    assert len(images) == 3 and all(png.startswith(b"\x89PNG") for png in images)
+
+
+def test_pdf_lists_are_capped_and_say_where_the_rest_is(
+    bundle: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import reports.pdf
+    import reports.render
+
+    seen: list[str] = []
+
+    def fake_pdf(html: str) -> bytes:
+        seen.append(html)
+        return b"%PDF-1.7 stub"
+
+    monkeypatch.setattr(reports.render, "PDF_LIST_LIMIT", 5)
+    monkeypatch.setattr(reports.pdf, "render_pdf", fake_pdf)
+    files = render_report(bundle, tmp_path, formats=("html", "pdf"))
+    assert files.html is not None
+    full, capped = files.html.read_text(encoding="utf-8"), seen[0]
+    assert "仅列示前" not in full
+    assert "本文件仅列示前 5 条（共 38 条），完整明细见同期 HTML 报告或 XLSX 报告“监察信号”工作表" in capped
+    assert "本文件仅列示前 5 条（共 33 条）" in capped  # the unified platform's quarantined records
+    assert "共 3 条" not in capped  # SELF_GA's 3 records all fit
+    last_event = bundle["events"][-1]["case_id"]
+    assert last_event in full
