@@ -34,7 +34,6 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
         "PYTHONPATH": os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
     })
     return env
@@ -57,8 +56,9 @@ def run_dags(settings: Settings, as_of: datetime) -> None:
     for dag_id in DAG_ORDER:
         say(f"  airflow dags test {dag_id} ...")
         result = _airflow(settings, "dags", "test", dag_id, as_of.isoformat(), "--conf", conf)
-        state = "success" if result.returncode == 0 and "state=success" in (result.stdout + result.stderr) else None
-        if result.returncode != 0 or state is None:
+        output = result.stdout + result.stderr
+        finished = [line for line in output.splitlines() if "DagRun Finished" in line]
+        if result.returncode != 0 or not finished or "state=success" not in finished[-1]:
             log_file = settings.logs / f"airflow-{dag_id}.log"
             log_file.write_text(result.stdout + result.stderr, encoding="utf-8")
             raise SystemExit(f"DAG {dag_id} did not succeed; its output is in {log_file}")

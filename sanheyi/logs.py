@@ -50,9 +50,12 @@ def configure_logging(*, verbose: bool = False, log_dir: Path | None = None) -> 
         file_handler.setLevel(logging.INFO)
         file_handler.setFormatter(fmt)
         handlers.append(file_handler)
+    from connectors.credentials import SecretFilter
+
     for handler in handlers:
         handler._sanheyi = True  # type: ignore[attr-defined]
         handler.addFilter(MaskingFilter())
+        handler.addFilter(SecretFilter())  # credentials of self-built systems, whatever logger speaks
         root.addHandler(handler)
     root.setLevel(logging.INFO)
     # third-party chatter (GE registers its docs, WeasyPrint reports every step) is not for operators

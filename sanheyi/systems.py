@@ -13,6 +13,7 @@ from connectors.credentials import CredentialResolver
 from connectors.registry import build_connector
 from sanheyi.ingest import Source
 from sanheyi.pipeline import require_initialised, warehouse_engine
+from sanheyi.references import ReferenceCache
 from sanheyi.settings import Settings
 from warehouse.registry_store import approved_systems, open_registry, verify_audit_log, waiting_systems
 from warehouse.tables import dim_department, dim_power_item
@@ -59,6 +60,8 @@ def check_system(settings: Settings, code: str, *, now: datetime | None = None,
         report = open_registry(engine).check(
             code, home=settings.home, credentials=credentials or CredentialResolver(),
             catalogue=catalogue_of(engine), now=now or _now(),
+            # the full rules (item states, promised limits) need what the warehouse knows
+            references=ReferenceCache(engine).for_system(None),
         )
     finally:
         engine.dispose()

@@ -20,7 +20,6 @@ from warehouse.bulk import copy_rows, create_stage, frame_to_rows, is_postgres
 from warehouse.tables import ENTITY_KEYS, ENTITY_TABLES, dim_power_item_history
 
 
-
 @dataclass(frozen=True)
 class UpsertResult:
     """What happened to the records of one batch."""

@@ -27,6 +27,20 @@ class QuarantineRow:
 
 
 def add_to_quarantine(conn: Connection, batch_id: int, rows: Iterable[QuarantineRow], at: datetime) -> int:
+    """Quarantine ``rows``; a record already open in quarantine from the same place (a file read
+    again after a crash) is not entered twice. Returns the number of rows given."""
+    rows = list(rows)
+    origins = {row.origin for row in rows}
+    already = set()
+    if origins:
+        already = {
+            (r.origin, r.line_no, r.raw_payload)
+            for r in conn.execute(
+                select(ops_quarantine.c.origin, ops_quarantine.c.line_no, ops_quarantine.c.raw_payload).where(
+                    ops_quarantine.c.status == "OPEN", ops_quarantine.c.origin.in_(origins)
+                )
+            )
+        }
     values = [
         {
             "batch_id": batch_id,
@@ -43,10 +57,11 @@ def add_to_quarantine(conn: Connection, batch_id: int, rows: Iterable[Quarantine
             "quarantined_at": at,
         }
         for row in rows
+        if (row.origin, row.line_no, row.raw_payload) not in already
     ]
     if values:
         conn.execute(insert(ops_quarantine), values)
-    return len(values)
+    return len(rows)
 
 
 def open_quarantine(conn: Connection, source_system: str | None = None, entity: str | None = None) -> list[dict]:
