@@ -303,6 +303,7 @@ class _Ctx:
     h_off: np.ndarray
     h_n: np.ndarray
     lam: float
+    dept_q: np.ndarray  # per department: multiplier of its defect rates (good < 1 < weak)
     opinions: np.ndarray  # object array, index 0 = None
     op_off: np.ndarray
     op_n: np.ndarray
@@ -517,6 +518,10 @@ def _build_context(spec: GeneratorSpec) -> _Ctx:
         h_ids.extend(f"LY{d + 1:03d}{k + 1:03d}" for k in range(size))
         h_names.extend(names)
 
+    # departments differ: a few model ones, most average, a few weak (scales overdue and defect rates)
+    levels = np.resize(np.array([0.4, 1.0, 2.2, 1.0, 0.4, 1.0, 2.2, 1.0]), spec.departments)
+    dept_q = rng.permutation(levels)
+
     # expected flow length, to top it up to ``steps_per_case`` with extra steps
     mean_len = float((prob * it_len).sum())
     lam = max(0.0, spec.steps_per_case / 0.94 - mean_len * 0.99)
@@ -573,6 +578,7 @@ def _build_context(spec: GeneratorSpec) -> _Ctx:
         h_off=h_off,
         h_n=h_n,
         lam=lam,
+        dept_q=dept_q,
         opinions=np.array(ops, dtype=object),
         op_off=op_off,
         op_n=op_n,
@@ -755,22 +761,27 @@ def _block(ctx: _Ctx, k: int) -> _Block:
     P = np.where(shorter, P - rng.integers(1, np.maximum(P // 3, 1) + 1), P)
 
     # fate: 0 complete, 1 withdrawn, 2 terminated, 3 stalled (never finishes)
-    fate = rng.choice(4, n, p=[0.94, 0.03, 0.01, 0.02])
+    q = ctx.dept_q[dept]
+    ufate = rng.random(n)
+    fate = np.where(ufate < 0.03, 1, np.where(ufate < 0.04, 2, np.where(ufate < 0.04 + 0.02 * q, 3, 0)))
     # countable days the case will take: early, exactly on the deadline, or overdue
+    # (early mostly well before the deadline; overdue and "on the last day" more often in weak departments)
     u = rng.random(n)
-    early = rng.integers(0, np.maximum(P, 1))
+    early = (rng.random(n) ** 1.6 * np.maximum(P, 1)).astype(np.int64)
     over = P + rng.geometric(0.3, n)
-    e = np.where(P == 0, np.where(u < 0.93, 0, over), np.where(u < 0.63, early, np.where(u < 0.93, P, over)))
+    p_over = 0.07 * q
+    p_last = np.minimum(0.22 * np.sqrt(q), 0.6)
+    e = np.where(u < p_over, over, np.where(u < p_over + p_last, P, np.where(P == 0, 0, early)))
 
     # step codes: the item's flow, with occasional defects, plus extra steps
     flen = ctx.it_len[ai]
     F = ctx.it_flow[ai].copy()
     cols12 = np.arange(_MAX_FLOW)
     keys_f = np.where(cols12[None, :] < flen[:, None], cols12[None, :].astype(float), np.inf)
-    drop = (flen >= 3) & (rng.random(n) < 0.025)
+    drop = (flen >= 3) & (rng.random(n) < 0.025 * q)
     drop_pos = 1 + rng.integers(0, np.maximum(flen - 1, 1))
     keys_f[rows[drop], drop_pos[drop]] = np.inf
-    swap = (flen >= 3) & ~drop & (rng.random(n) < 0.015)
+    swap = (flen >= 3) & ~drop & (rng.random(n) < 0.015 * q)
     sp = 1 + rng.integers(0, np.maximum(flen - 2, 1))
     sr = rows[swap]
     a, b = F[sr, sp[swap]].copy(), F[sr, sp[swap] + 1].copy()
@@ -860,7 +871,7 @@ def _block(ctx: _Ctx, k: int) -> _Block:
     status = np.where(done, np.choose(np.minimum(fate, 2), [1, 2, 3]), 0)
 
     # now and then a step is recorded with a start earlier than the one before it
-    inv = (kept >= 3) & (rng.random(n) < 0.006)
+    inv = (kept >= 3) & (rng.random(n) < 0.006 * q)
     ir = rows[inv]
     if len(ir):
         j_inv = rng.integers(1, kept[ir])
@@ -876,7 +887,7 @@ def _block(ctx: _Ctx, k: int) -> _Block:
     result = np.where(completed, np.where(ur < 0.86, 0, np.where(ur < 0.91, 1, 2)), -1)
     rr = np.maximum(result, 0) + 3 * exo
     note = ctx.note_off[rr] + (rng.random(n) * ctx.note_n[rr]).astype(np.int64)
-    note_null = np.where(result == 2, rng.random(n) < 0.12, rng.random(n) < 0.10)
+    note_null = np.where(result == 2, rng.random(n) < 0.12 * q, rng.random(n) < 0.10)
     note = np.where(completed & ~note_null, note, 0)
     item_fee = ctx.it_fee[ai]
     uf = rng.random(n)
@@ -895,7 +906,7 @@ def _block(ctx: _Ctx, k: int) -> _Block:
     hundreds = pmin // 100 + (rng.random(n) * (np.maximum(pmax - pmin, 0) // 100 + 1)).astype(np.int64)
     penalty = np.where(punished, np.maximum(hundreds * 100, pmin), -1)
     penalty = np.minimum(penalty, pmax)
-    out_of_range = punished & (rng.random(n) < 0.04)
+    out_of_range = punished & (rng.random(n) < 0.04 * q)
     above = out_of_range & ((pmin < 200) | (rng.random(n) < 0.5))
     penalty = np.where(above, pmax + 100 * rng.integers(1, 20, n), penalty)
     penalty = np.where(out_of_range & ~above, np.maximum(pmin - 100 * rng.integers(1, 5, n), 0), penalty)
@@ -1181,7 +1192,7 @@ def _complaints(ctx: _Ctx, links: dict[int, tuple[str, int, int, int]], picks: n
     out: list[dict] = []
     linked = [links[g] for g in picks.tolist() if g in links]
     n_link = len(linked)
-    dept_w = np.bincount(ctx.it_dept, weights=ctx.it_prob, minlength=spec.departments)
+    dept_w = np.bincount(ctx.it_dept, weights=ctx.it_prob, minlength=spec.departments) * ctx.dept_q
     dept_w = dept_w / dept_w.sum()
     u = rng.random((n, 6))
     for i in range(n):
@@ -1205,10 +1216,11 @@ def _complaints(ctx: _Ctx, links: dict[int, tuple[str, int, int, int]], picks: n
         rday = recv // _DAY
         due = int(np.searchsorted(ctx.cum_wd, ctx.cum_wd[rday] + 10, side="left"))
         v = u[i, 3]
+        on_time = 1.0 - 0.2 * float(ctx.dept_q[d])
         closed: int | None
-        if v < 0.80:
+        if v < on_time:
             closed = recv + 3600 + int(u[i, 4] * max(due * _DAY + 17 * 3600 - recv - 3600, 0))
-        elif v < 0.92:
+        elif v < on_time + (1.0 - on_time) * 0.6:
             closed = (due + 1 + int(u[i, 4] * 15)) * _DAY + 9 * 3600 + int(u[i, 5] * 8 * 3600)
         else:
             closed = None
