@@ -109,3 +109,17 @@ def test_pdf_lists_are_capped_and_say_where_the_rest_is(
     assert "共 3 条" not in capped  # SELF_GA's 3 records all fit
     last_event = bundle["events"][-1]["case_id"]
     assert last_event in full
+
+
+def test_an_empty_period_renders(bundle: dict[str, Any], tmp_path: Path) -> None:
+    bundle["events"] = []
+    bundle["quarantine"] = []
+    bundle["previous_statistics"] = None
+    files = render_report(bundle, tmp_path, formats=("html", "xlsx"))
+    assert files.html is not None and files.xlsx is not None
+    html = files.html.read_text(encoding="utf-8")
+    assert "本期无监察信号。" in html and "本期无隔离记录。" in html and "无上期数据" in html
+    from openpyxl import load_workbook
+
+    wb = load_workbook(files.xlsx)
+    assert wb["监察信号"].max_row == 2 and wb["隔离记录"].max_row == 2  # banner and column titles only
