@@ -63,6 +63,8 @@ class WorkCalendar:
     #: year -> official notice entered in the override file
     notices: Mapping[int, str]
     closures: tuple[Closure, ...]
+    #: every year some source covers officially, inside the span or not
+    known_official: frozenset[int]
     _workday: np.ndarray = field(repr=False)
     _provisional: np.ndarray = field(repr=False)
     _cum_workday: np.ndarray = field(repr=False)
@@ -149,7 +151,12 @@ class WorkCalendar:
                     if bool(workday[i]) != other:
                         conflicts.append(d)
             if conflicts:
-                shown = ", ".join(d.isoformat() for d in conflicts[:12])
+                kind = {True: "workday", False: "rest day"}
+                shown = ", ".join(
+                    f"{d.isoformat()} (chinesecalendar: {kind[bool(workday[epoch_day(d) - origin])]}, "
+                    f"holidays: {kind[not bool(workday[epoch_day(d) - origin])]})"
+                    for d in conflicts[:12]
+                )
                 more = f" and {len(conflicts) - 12} more" if len(conflicts) > 12 else ""
                 yrs = sorted({d.year for d in conflicts})
                 raise CalendarError(
@@ -181,6 +188,7 @@ class WorkCalendar:
             sources=MappingProxyType(sources),
             notices=MappingProxyType({y: s.notice for y, s in override.years.items()}),
             closures=override.closures,
+            known_official=frozenset({*cc_years, *hol_years, *override.years}),
             _workday=workday,
             _provisional=provisional,
             _cum_workday=cum_workday,
@@ -194,9 +202,8 @@ class WorkCalendar:
     def is_provisional(self, d: dt.date) -> bool:
         """True when ``d``'s year is covered neither by the packages nor by the override."""
         source = self.sources.get(d.year)
-        if source is None:
-            # Outside the loaded span: only years before every official source are "unknown" too.
-            return True
+        if source is None:  # outside the loaded span
+            return d.year not in self.known_official
         return source == SOURCE_PROVISIONAL
 
     def provisional_years(self, start: int | None = None, end: int | None = None) -> tuple[int, ...]:

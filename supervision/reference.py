@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from decimal import Decimal
-from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -349,4 +348,4 @@ def reference_statistics(
     }
 
 
-__all__ = ["Fraction", "reference_deadlines", "reference_events", "reference_statistics"]
+__all__ = ["reference_deadlines", "reference_events", "reference_statistics"]

@@ -108,7 +108,7 @@ def _grid(header: list[str], rows: list[list[str]]) -> list[str]:
     out = []
     for n, r in enumerate([header, *rows]):
         out.append(
-            "  ".join(_pad(str(c), widths[i], left=(i == 0 or n == 0 and False)) for i, c in enumerate(r)).rstrip()
+            "  ".join(_pad(str(c), widths[i], left=i == 0) for i, c in enumerate(r)).rstrip()
         )
         if n == 0:
             out.append("  ".join("-" * w for w in widths))
