@@ -8,6 +8,7 @@ uses); ``dataset_problems`` checks what only shows across records (keys, referen
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections import defaultdict
 from collections.abc import Iterable
@@ -278,6 +279,7 @@ def version_traffic(entity: str, stream: Iterable[dict]) -> dict[str, list]:
 # Day counting of §5.2, straight from the text (slow and simple)
 
 
+@functools.cache
 def is_workday(d: dt.date) -> bool:
     import chinese_calendar
 

@@ -183,3 +183,20 @@ def test_enforcement_cases_read_like_enforcement(data: GeneratedData) -> None:
     rated_cf = sum(c["satisfaction"] is not None for c in cf if c["status"] == "COMPLETED")
     done_cf = sum(c["status"] == "COMPLETED" for c in cf)
     assert rated_cf / done_cf < rated / sum(c["status"] == "COMPLETED" for c in others)
+
+
+def test_departments_differ_in_how_well_they_do() -> None:
+    data = generate(GeneratorSpec(cases=6000, complaints=0, invalid_cases=0))
+    items = {i["power_code"]: i for i in data.records["power_item"]}
+    steps = defaultdict(list)
+    for s in data.latest("case_step"):
+        steps[s["case_id"]].append(s)
+    late, done = Counter(), Counter()
+    for c in data.latest("case"):
+        if c["status"] != "COMPLETED":
+            continue
+        deadline, _ = deadline_and_elapsed(c, items[c["power_code"]], steps[c["case_id"]], data.spec.end)
+        done[c["dept_code"]] += 1
+        late[c["dept_code"]] += local_date(c["finished_at"]) > deadline
+    shares = sorted(late[d] / done[d] for d in done)
+    assert shares[-1] > 3 * shares[0]
