@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import math
 import unicodedata
+from dataclasses import dataclass
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
@@ -36,9 +37,12 @@ _BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
 _FONT = "Noto Sans CJK SC"
 
 
+@dataclass(frozen=True)
 class _Col:
-    def __init__(self, title: str, fmt: str | None = None, min_width: float = 6, max_width: float = 60) -> None:
-        self.title, self.fmt, self.min_width, self.max_width = title, fmt, min_width, max_width
+    title: str
+    fmt: str | None = None
+    min_width: float = 6
+    max_width: float = 60
 
 
 def _metric_fmt(metric: Metric) -> str | None:
