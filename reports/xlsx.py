@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 import math
 import unicodedata
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
