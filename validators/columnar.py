@@ -525,41 +525,67 @@ def _complaint_rules(refs: ReferenceData | None, cols: dict[str, _Col],
 # --- output -------------------------------------------------------------------------------------
 
 
-def _json_strings(arr: pa.Array) -> pa.Array:
-    """JSON text of each string (``null`` for null), exactly as ``json.dumps(ensure_ascii=False)``."""
+_NULL_MARK = "\x00N\x00"  # a null string inside the join; raw NUL never survives escaping
+
+
+def _json_inner(arr: pa.Array) -> pa.Array:
+    """Strings escaped for the inside of JSON quotes, as ``json.dumps(ensure_ascii=False)`` does."""
     needs = _np_bool(pc.match_substring_regex(arr, '["\\\\\\x00-\\x1f]'))
-    quoted = pc.binary_join_element_wise('"', arr, '"', "")
-    if needs.any():
-        values = quoted.to_pylist()
-        raw = arr.to_pylist()
-        for i in np.flatnonzero(needs).tolist():
-            values[i] = json.dumps(raw[i], ensure_ascii=False)
-        quoted = pa.array(values, pa.string())
-    return quoted.fill_null("null")
+    if not needs.any():
+        return arr
+    values = arr.to_pylist()
+    for i in np.flatnonzero(needs).tolist():
+        values[i] = json.dumps(values[i], ensure_ascii=False)[1:-1]
+    return pa.array(values, pa.string())
 
 
-def _payloads(entity: str, cols: dict[str, _Col], keep: np.ndarray) -> pa.Array:
-    idx = pa.array(np.flatnonzero(keep))
+def _may_need_escaping(spec: FieldSpec) -> bool:
+    # codes, datetimes, money and strictly patterned identifiers of a valid record are plain ASCII
+    return spec.kind == "text" or (spec.kind == "id" and spec.pattern == "\\S")
+
+
+def _payloads(entity: str, cols: dict[str, _Col], take: pa.Array) -> pa.Array:
+    """Canonical JSON per row in one vectorised join; nulls pass as a marker replaced at the end."""
     parts: list[Any] = []
+    pending = ""  # constant text waiting to be joined in front of the next value
     for i, spec in enumerate(field_specs(entity)):
-        arr = cols[spec.name].arr.take(idx)
+        arr = cols[spec.name].arr.take(take)
+        pending += ("{" if i == 0 else ",") + json.dumps(spec.name) + ":"
         if spec.json_type == "string":
-            text = _json_strings(arr)
+            parts += [pending + '"', _json_inner(arr) if _may_need_escaping(spec) else arr]
+            pending = '"'
         elif spec.json_type == "integer":
-            text = pc.cast(arr, pa.string()).fill_null("null")
+            parts += [pending, pc.cast(arr, pa.string()).fill_null("null")]
+            pending = ""
         else:
-            text = pa.array([json.dumps(v, ensure_ascii=False, separators=(",", ":")) for v in arr.to_pylist()],
-                            pa.string())
-        parts.append(("{" if i == 0 else ",") + json.dumps(spec.name) + ":")
-        parts.append(text)
-    parts.append("}")
-    return pc.binary_join_element_wise(*parts, "")
+            parts += [pending, pa.array([json.dumps(v, ensure_ascii=False, separators=(",", ":")) if v is not None
+                                         else "null" for v in arr.to_pylist()], pa.string())]
+            pending = ""
+    parts.append(pending + "}")
+    joined = pc.binary_join_element_wise(*parts, "", null_handling="replace", null_replacement=_NULL_MARK)
+    return pc.replace_substring(joined, '"' + _NULL_MARK + '"', "null")
+
+
+def _sha256_hex(arr: pa.Array) -> np.ndarray:
+    buffers = arr.buffers()
+    offsets = np.frombuffer(buffers[1], dtype=np.int32)[arr.offset:arr.offset + len(arr) + 1].tolist()
+    data = memoryview(buffers[2]) if buffers[2] is not None else memoryview(b"")
+    sha = hashlib.sha256
+    out = np.empty(len(arr), dtype=object)
+    out[:] = [sha(data[a:b]).hexdigest() for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+    return out
+
+
+def _objects(values: Any) -> pd.Series:
+    # dtype=object keeps str/None (pandas would otherwise infer its own string dtype, slowly)
+    return pd.Series(values, dtype=object, copy=False)
 
 
 def _typed_frame(entity: str, cols: dict[str, _Col], inst: dict[str, tuple[np.ndarray, np.ndarray]],
                  keep: np.ndarray, lines: np.ndarray) -> pd.DataFrame:
     idx = np.flatnonzero(keep)
     take = pa.array(idx)
+    m = len(idx)
     data: dict[str, Any] = {}
     for spec in field_specs(entity):
         c = cols[spec.name]
@@ -568,26 +594,24 @@ def _typed_frame(entity: str, cols: dict[str, _Col], inst: dict[str, tuple[np.nd
             valid = c.valid[idx]
             vals = ns[idx].astype("datetime64[ns]").astype("datetime64[us]")
             vals[~valid] = np.datetime64("NaT")
-            data[spec.name] = pd.DatetimeIndex(vals).tz_localize("UTC")
+            data[spec.name] = pd.Series(pd.DatetimeIndex(vals).tz_localize("UTC"), index=pd.RangeIndex(m))
         elif spec.json_type == "integer":
             arr = c.arr.take(take)
             if spec.nullable:
-                data[spec.name] = pd.array(arr.to_pylist(), dtype="Int64")
+                data[spec.name] = pd.Series(pd.array(arr.to_pylist(), dtype="Int64"))
             else:
-                data[spec.name] = arr.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+                data[spec.name] = pd.Series(arr.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64))
         elif spec.json_type == "array":
-            obj = np.empty(len(idx), dtype=object)
+            obj = np.empty(m, dtype=object)
             obj[:] = c.arr.take(take).to_pylist()
-            data[spec.name] = obj
+            data[spec.name] = _objects(obj)
         else:
-            obj = c.arr.take(take).to_numpy(zero_copy_only=False).astype(object)
-            data[spec.name] = obj
-    payload = _payloads(entity, cols, keep)
-    data["payload"] = payload.to_numpy(zero_copy_only=False).astype(object)
-    data["payload_sha256"] = np.array(
-        [hashlib.sha256(b).hexdigest() for b in payload.cast(pa.binary()).to_pylist()], dtype=object)
-    data["_line"] = lines[idx]
-    return pd.DataFrame(data, index=pd.RangeIndex(len(idx)))
+            data[spec.name] = _objects(c.arr.take(take).to_numpy(zero_copy_only=False))
+    payload = _payloads(entity, cols, take)
+    data["payload"] = _objects(payload.to_numpy(zero_copy_only=False))
+    data["payload_sha256"] = _objects(_sha256_hex(payload))
+    data["_line"] = pd.Series(lines[idx])
+    return pd.DataFrame(data)
 
 
 def _record_key(entity: str, frame: pd.DataFrame, i: int) -> str:
