@@ -79,7 +79,6 @@ def _concat(a: object, b: object) -> object:
 def case_rule_hits(p: Prepared) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """rule -> (case rows, event day index, provisional) for the case rules, filtered by §5.4."""
     hits: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-    rows = np.arange(p.n)
     no = np.zeros(p.n, dtype=bool)
 
     warn = p.counter.nth(np.maximum(p.limit - p.settings.warn_days, 0))
@@ -99,7 +98,6 @@ def case_rule_hits(p: Prepared) -> dict[str, tuple[np.ndarray, np.ndarray, np.nd
 
     hits["NR01"] = _select(p, p.completed & _fee_mismatch(p), p.finished, no)
     hits["CL01"] = _select(p, p.completed & _penalty_out_of_range(p), p.finished, no)
-    del rows
     return hits
 
 

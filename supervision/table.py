@@ -107,9 +107,7 @@ def _grid(header: list[str], rows: list[list[str]]) -> list[str]:
     widths = [max(_width(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     out = []
     for n, r in enumerate([header, *rows]):
-        out.append(
-            "  ".join(_pad(str(c), widths[i], left=i == 0) for i, c in enumerate(r)).rstrip()
-        )
+        out.append("  ".join(_pad(str(c), widths[i], left=i == 0) for i, c in enumerate(r)).rstrip())
         if n == 0:
             out.append("  ".join("-" * w for w in widths))
     return out

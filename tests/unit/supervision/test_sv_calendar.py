@@ -81,3 +81,19 @@ def test_a_disagreement_between_the_packages_stops_the_load():
         WorkCalendar.load(first_year=2005, last_year=2007)
     assert isinstance(err.value, FatalError)
     assert "override" in err.value.message
+
+
+def test_years_outside_the_span_answer_from_the_sources(calendar):
+    assert not calendar.is_provisional(D("2010-05-04"))  # chinesecalendar carries 2010
+    assert calendar.is_provisional(D("2040-05-04"))
+
+
+def test_a_deadline_beyond_the_span_is_a_clear_error(settings):
+    from sv_builders import AS_OF, at, bundle, case
+
+    from supervision import case_deadlines
+
+    short = WorkCalendar.load(last_year=2026)
+    data = bundle(cases=[case(received_at=at("2026-12-20"), promised_limit=30)])
+    with pytest.raises(CalendarRangeError, match="later last_year"):
+        case_deadlines(data, AS_OF, short, settings)
