@@ -46,7 +46,6 @@ SATISFACTIONS = ("S", "B", "U")
 CHANNELS = ("1", "2", "3", "4", "9")
 COMPLAINT_RESULTS = ("SUBSTANTIATED", "PARTIAL", "UNFOUNDED")
 ENTITIES = ("department", "power_item", "case", "case_step", "complaint")
-CATALOGUE_ENTITIES = ("department", "power_item", "complaint")  # only ever sent by UNIFIED
 
 DEPARTMENT_FIELDS = ("dept_code", "name", "source_system", "version", "updated_at")
 POWER_ITEM_FIELDS = (
@@ -182,6 +181,8 @@ class GeneratorSpec:
     source_system: str = "UNIFIED"
     inactive_items: int = 2  # extra catalogue items in state T or X that no case uses
     update_share: float = 1.0  # scales the share of cases with later versions / re-sends (0 = none)
+    catalogue_seed: int | None = None  # seed of departments and items (default: ``seed``)
+    power_codes: tuple[str, ...] | None = None  # cases only for these items (a self-built system's scope)
 
     @property
     def snapshot(self) -> datetime:
@@ -407,7 +408,7 @@ def _pick_items(spec: GeneratorSpec) -> list[list[tuple[pools.ItemTemplate, int,
 
 def _build_context(spec: GeneratorSpec) -> _Ctx:
     _check_spec(spec)
-    rng = np.random.default_rng([spec.seed, 0])
+    rng = np.random.default_rng([spec.seed if spec.catalogue_seed is None else spec.catalogue_seed, 0])
     base = spec.start - timedelta(days=40)
     n_days = (spec.end - base).days + 1100
     days = [base + timedelta(days=i) for i in range(n_days)]
@@ -497,6 +498,15 @@ def _build_context(spec: GeneratorSpec) -> _Ctx:
             it_tail_code[j], it_tail_key[j] = code_ix["SD"], flow.index("SD") + 0.25  # delivered twice
         sub_share = 0.5 if rec["power_code"][-3:] != "000" else 1.0
         weights[j] = tp.weight * sub_share * float(np.exp(rng.normal(0, 0.25)))
+    if spec.power_codes is not None:
+        active = {items[i]["power_code"] for i in act}
+        unknown = sorted(set(spec.power_codes) - active)
+        if unknown or not spec.power_codes:
+            raise GeneratorError(
+                "生成参数无效 / invalid generator spec: power_codes must be items in use of the catalogue"
+                + (f" (not: {', '.join(unknown)})" if unknown else "")
+            )
+        weights = weights * np.array([items[i]["power_code"] in spec.power_codes for i in act])
     prob = weights / weights.sum()
 
     def money_cents(s: str | None) -> int:
@@ -1475,11 +1485,13 @@ def _dump_csv(entity: str, records: Iterable[dict]) -> list[str]:
 
 
 def _folders(inbox_dir: Path, spec: GeneratorSpec) -> dict[str, Path]:
-    unified = inbox_dir / "UNIFIED"
+    """Where each entity goes; a self-built system sends only cases and steps (§3), so for one the
+    catalogue and complaints are not written (they would belong in ``UNIFIED/``)."""
     source = inbox_dir / spec.source_system
-    unified.mkdir(parents=True, exist_ok=True)
     source.mkdir(parents=True, exist_ok=True)
-    return {e: unified if e in CATALOGUE_ENTITIES else source for e in ENTITIES}
+    if spec.source_system != "UNIFIED":
+        return {"case": source, "case_step": source}
+    return dict.fromkeys(ENTITIES, source)
 
 
 def write_inbox(
@@ -1492,13 +1504,16 @@ def write_inbox(
 ) -> list[Path]:
     """Write generated data as a file drop (§10.1): ``{inbox}/{system}/{entity}.{tag}-{nnnn}.jsonl|csv``,
     then ``case.{tag}-x-invalid.jsonl`` and ``{entity}.{tag}-z-updates.jsonl`` (read after the regular
-    files, in name order). Department, power item and complaint files go to ``UNIFIED``; power items are
-    always JSON Lines. Every file is written as ``.part`` and renamed when complete."""
+    files, in name order). Power items are always JSON Lines. For a self-built system (``source_system``
+    other than ``UNIFIED``) only cases and steps are written. Every file is written as ``.part`` and
+    renamed when complete."""
     inbox_dir = Path(inbox_dir)
     tag = tag or data.spec.tag
     folders = _folders(inbox_dir, data.spec)
     paths: list[Path] = []
     for entity in ENTITIES:
+        if entity not in folders:
+            continue
         records = data.records.get(entity, [])
         ext = "csv" if entity in csv_entities and entity != "power_item" else "jsonl"
         if records:
@@ -1540,7 +1555,8 @@ def write_bulk(
     folders = _folders(inbox_dir, spec)
     paths: list[Path] = []
     for entity, recs in (("department", ctx.departments), ("power_item", ctx.items)):
-        paths.append(_write_whole(folders[entity] / f"{entity}.{tag}-0001.jsonl", _dump_jsonl(recs)))
+        if entity in folders:
+            paths.append(_write_whole(folders[entity] / f"{entity}.{tag}-0001.jsonl", _dump_jsonl(recs)))
     ext = fmt
     lines = _csv_lines if fmt == "csv" else _json_lines
     case_roll = _Rolling(folders["case"], "case", tag, ext, chunk_rows)
@@ -1575,7 +1591,7 @@ def write_bulk(
     paths.extend(step_roll.paths)
     if upd_n["case_step"]:
         paths.append(upd_paths["case_step"])
-    if complaints:
+    if complaints and "complaint" in folders:
         paths.append(_write_whole(folders["complaint"] / f"complaint.{tag}-0001.jsonl", _dump_jsonl(complaints)))
     return BulkResult(paths=paths, counts=run.counts, manifest=manifest, seconds=time.perf_counter() - t0)
 
@@ -1601,6 +1617,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--start", type=date.fromisoformat, default=GeneratorSpec.start)
     p.add_argument("--end", type=date.fromisoformat, default=GeneratorSpec.end)
     p.add_argument("--source-system", default=GeneratorSpec.source_system)
+    p.add_argument("--catalogue-seed", type=int, help="seed of the catalogue (default: --seed)")
+    p.add_argument("--power-codes", help="comma-separated items the cases may use (a self-built system's scope)")
     p.add_argument("--chunk-rows", type=int, default=50_000, help="records per file (0 = one file per entity)")
     p.add_argument("--manifest", type=Path, help="write the invalid-record manifest to this JSON file")
     args = p.parse_args(argv)
@@ -1615,6 +1633,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         start=args.start,
         end=args.end,
         source_system=args.source_system,
+        catalogue_seed=args.catalogue_seed,
+        power_codes=tuple(args.power_codes.split(",")) if args.power_codes else None,
     )
     try:
         res = write_bulk(spec, args.out, args.format, chunk_rows=args.chunk_rows or None)

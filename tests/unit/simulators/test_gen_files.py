@@ -90,15 +90,41 @@ def test_without_version_traffic_there_are_no_update_files(tmp_path: Path) -> No
     assert result.counts["case"] == {"sent": 400, "duplicate": 0, "stale": 0, "invalid": 0, "keys": 400}
 
 
-def test_a_self_built_system_gets_its_own_folder(tmp_path: Path) -> None:
-    data = generate(GeneratorSpec(cases=200, complaints=20, invalid_cases=2, source_system="SELF_GA"))
+def test_a_self_built_system_sends_only_its_cases_and_steps(tmp_path: Path) -> None:
+    unified = generate(GeneratorSpec(cases=300, complaints=20))
+    ga_items = [
+        i["power_code"]
+        for i in unified.records["power_item"]
+        if i["dept_code"] == unified.records["department"][1]["dept_code"] and i["state"] == "A"
+    ]
+    spec = GeneratorSpec(
+        seed=7,
+        catalogue_seed=GeneratorSpec.seed,
+        cases=200,
+        complaints=0,
+        source_system="SELF_GA",
+        power_codes=tuple(ga_items[:3]),
+    )
+    data = generate(spec)
+    assert data.records["power_item"] == unified.records["power_item"]  # the same catalogue
+    assert {c["power_code"] for c in data.records["case"]} == set(ga_items[:3])
     assert {c["source_system"] for c in data.records["case"]} == {"SELF_GA"}
-    assert {c["case_source_system"] for c in data.records["complaint"]} == {"SELF_GA", None}
-    assert {d["source_system"] for d in data.records["department"]} == {"UNIFIED"}
+    assert [c["case_id"] for c in data.records["case"]] != [c["case_id"] for c in unified.records["case"][:200]]
+    write_inbox(unified, tmp_path)
     write_inbox(data, tmp_path)
-    assert sorted(p.name for p in (tmp_path / "SELF_GA").iterdir())[0] == "case.20261127-0001.csv"
-    assert (tmp_path / "UNIFIED" / "power_item.20261127-0001.jsonl").exists()
-    assert not list((tmp_path / "UNIFIED").glob("case*"))
+    assert sorted(p.name for p in (tmp_path / "SELF_GA").iterdir())[:2] == [
+        "case.20261127-0001.csv",
+        "case.20261127-x-invalid.jsonl",
+    ]
+    assert not [p for p in (tmp_path / "SELF_GA").iterdir() if not p.name.startswith("case")]
+    assert _read(tmp_path / "UNIFIED" / "complaint.20261127-0001.jsonl") == unified.records["complaint"]
+    bulk = write_bulk(spec, tmp_path / "bulk", "jsonl")
+    assert {p.parent.name for p in bulk.paths} == {"SELF_GA"}
+
+
+def test_power_codes_outside_the_catalogue_are_refused() -> None:
+    with pytest.raises(generator.GeneratorError, match="power_codes"):
+        generate(GeneratorSpec(cases=10, power_codes=("XK3204810999999000",)))
 
 
 def test_pools_are_safe_to_write_without_escaping() -> None:
