@@ -221,9 +221,10 @@ def _parse_instants(arr: pa.Array, ok: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return ns, parsed
 
 
-def _money_cents(arr: pa.Array) -> np.ndarray:
-    """Valid money strings as float yuan (exact ordering for up to 15 significant digits)."""
-    return pc.cast(arr, pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False)
+def _money_value(arr: pa.Array, ok: np.ndarray) -> np.ndarray:
+    """Valid money strings (``ok``) as float yuan: exact ordering for up to 15 significant digits."""
+    only_ok = pc.if_else(pa.array(ok), arr, pa.scalar(None, pa.string()))
+    return pc.cast(only_ok, pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False)
 
 
 def _check_fields(frame: pd.DataFrame, entity: str, n: int, col: _Collector
@@ -415,7 +416,7 @@ def _power_item_rules(refs: ReferenceData | None, cols: dict[str, _Col], col: _C
     col.add(rest & ~has_min & has_max, violation("PENALTY_RANGE", "penalty_min", "pair"))
     both = rest & _ok(pmin, col) & _ok(pmax, col)
     if both.any():
-        col.add(both & (_money_cents(pmin.arr) > _money_cents(pmax.arr)),
+        col.add(both & (_money_value(pmin.arr, both) > _money_value(pmax.arr, both)),
                 violation("PENALTY_RANGE", "penalty_min", "order"))
     if refs is not None:
         dept = cols["dept_code"]
