@@ -5,19 +5,24 @@ A record version is pending while its ``exchange_seq`` is NULL (the loader and t
 engine reset it whenever they store a newer version). Building package *n* happens in one
 transaction on one connection: take the packaging lock, *claim* every pending row by setting
 ``exchange_seq = n`` (which also row-locks them on PostgreSQL, so a loader that wants to replace one
-waits until the package is committed and then makes it pending again), stream the claimed payloads
-in key order, and insert the ``ops_package`` row. A crash before the commit undoes the claim, so the
+waits until the package is committed and then makes it pending again), read the claimed payloads in
+key order, and insert the ``ops_package`` row. A crash before the commit undoes the claim, so the
 rebuild sees exactly the same rows.
+
+On SQLite the claim and the read can run side by side: the builder holds the database's only write
+lock from before the claim until the commit, so a second connection reading the last committed
+state (a WAL snapshot, :func:`snapshot_reader`) sees exactly the rows the claim marks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, Connection, String, Table, func, insert, select, text, update
+from sqlalchemy import Column, Connection, Engine, String, Table, func, insert, select, text, update
 
 from warehouse.tables import (
     dim_department,
@@ -111,6 +116,16 @@ def pending_counts(conn: Connection) -> dict[str, int]:
     return counts
 
 
+def pending_entities(conn: Connection) -> list[str]:
+    """The entities with at least one pending row."""
+    found = []
+    for source in EXCHANGE_SOURCES:
+        table = source.table
+        if conn.execute(select(table.c.exchange_seq).where(table.c.exchange_seq.is_(None)).limit(1)).first():
+            found.append(source.entity)
+    return found
+
+
 def claim_pending(conn: Connection, sequence: int) -> dict[str, int]:
     """Mark every pending row as carried by package ``sequence``; the counts per entity (zeros dropped)."""
     counts = {}
@@ -120,6 +135,27 @@ def claim_pending(conn: Connection, sequence: int) -> dict[str, int]:
         if result.rowcount:
             counts[source.entity] = int(result.rowcount)
     return counts
+
+
+def claims_beside_reads(conn: Connection) -> bool:
+    """Whether the claim may run on this connection while :func:`snapshot_reader` reads (SQLite)."""
+    return conn.dialect.name == "sqlite"
+
+
+@contextmanager
+def snapshot_reader(engine: Engine) -> Iterator[Connection]:
+    """A second SQLite connection in a read transaction: it sees the last committed state.
+
+    Open it only while holding the packaging lock, before the claim: then its snapshot is exactly the
+    state the claim applies to, because nobody else can commit in between.
+    """
+    with engine.connect() as reader:
+        reader.exec_driver_sql("BEGIN")
+        reader.exec_driver_sql("SELECT count(*) FROM ops_package").scalar()  # the snapshot starts here
+        try:
+            yield reader
+        finally:
+            reader.rollback()
 
 
 def _order_column(conn: Connection, column: Column) -> Any:
@@ -152,23 +188,26 @@ class ClaimedBatch:
     latest: datetime
 
 
-def iter_claimed(conn: Connection, entity: str, sequence: int, *, batch_size: int = 5_000) -> Iterator[ClaimedBatch]:
-    """The rows claimed by ``sequence`` for ``entity``, in key order, in batches of ``batch_size``.
+def iter_rows(
+    conn: Connection, entity: str, *, sequence: int | None, batch_size: int = 5_000
+) -> Iterator[ClaimedBatch]:
+    """The rows of ``entity`` claimed by ``sequence`` (or still pending when None), in key order.
 
     Streams on the driver's own cursor (a server-side cursor on PostgreSQL): no row objects, no
-    type processing per row, and never more than one batch in memory, for millions of rows.
+    type processing per row, and never more than one batch of ``batch_size`` in memory.
     """
     source = SOURCES_BY_ENTITY[entity]
     table = source.table
+    condition = table.c.exchange_seq.is_(None) if sequence is None else table.c.exchange_seq == sequence
     query = (
         select(table.c.payload, table.c[source.changed_at])
-        .where(table.c.exchange_seq == sequence)
+        .where(condition)
         .order_by(*(_order_column(conn, table.c[key]) for key in source.keys))
     )
     sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
     driver = conn.connection.driver_connection
     if conn.dialect.name == "postgresql":
-        cursor = driver.cursor(name=f"exchange_{entity}_{sequence}")  # server-side, inside our transaction
+        cursor = driver.cursor(name=f"exchange_{entity}")  # server-side, inside the transaction
         cursor.itersize = batch_size
         restore = None
     else:

@@ -23,6 +23,7 @@ import os
 import threading
 import uuid
 import zipfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -171,31 +172,33 @@ class _Content:
     latest: datetime  # newest updated_at / computed_at in the package
 
 
-def _write_data(conn: Connection, zip_file: zipfile.ZipFile, sequence: int, counts: dict[str, int]) -> _Content:
+ReadRows = Callable[[str], Iterator[wp.ClaimedBatch]]
+
+
+def _write_data(zip_file: zipfile.ZipFile, entities: list[str], read: ReadRows) -> _Content:
     records: dict[str, int] = {}
     latest: datetime | None = None
     writer = _Writer(zip_file)
     writer.start()
     try:
-        for entity in sorted(counts):  # zip entries in name order
+        for entity in sorted(entities):  # zip entries in name order
             writer.put("open", data_path(entity))
             records[entity] = 0
-            for batch in wp.iter_claimed(conn, entity, sequence):
+            for batch in read(entity):
                 writer.put("chunk", _lines(batch.payloads))
                 records[entity] += len(batch.payloads)
                 latest = batch.latest if latest is None else max(latest, batch.latest)
             writer.put("close")
-            if records[entity] != counts[entity]:  # the claim and the read disagree: never ship that
-                raise PackageStoreError(f"{entity}: claimed {counts[entity]} rows but read {records[entity]}")
     finally:
         writer.finish()
     assert latest is not None
     files = []
     for entity in ENTITIES:
-        if entity in counts:
-            path = data_path(entity)
-            size, sha = writer.written[path]
-            files.append(ManifestFile(path=path, entity=entity, records=records[entity], bytes=size, sha256=sha))
+        if entity in records:
+            size, sha = writer.written[data_path(entity)]
+            files.append(
+                ManifestFile(path=data_path(entity), entity=entity, records=records[entity], bytes=size, sha256=sha)
+            )
     return _Content(files, latest)
 
 
@@ -229,18 +232,18 @@ def _publish(part: Path, final: Path) -> None:
 
 
 def _write_zip(
-    conn: Connection,
     part: Path,
     *,
     sequence: int,
-    counts: dict[str, int],
+    entities: list[str],
+    read: ReadRows,
     previous: wp.PackageRow | None,
     signer: Signer,
-) -> bytes:
-    """Write the whole package to ``part`` (fsynced); return the bytes of its ``manifest.json``."""
+) -> tuple[bytes, dict[str, int]]:
+    """Write the whole package to ``part`` (fsynced); the bytes of its ``manifest.json`` and the counts."""
     with part.open("wb") as raw:
         with zipfile.ZipFile(raw, mode="w", allowZip64=True) as zip_file:
-            content = _write_data(conn, zip_file, sequence, counts)
+            content = _write_data(zip_file, entities, read)
             created_at = content.latest
             if previous is not None and previous.created_at > created_at:
                 created_at = previous.created_at
@@ -260,7 +263,72 @@ def _write_zip(
             zip_file.writestr(_zip_info("manifest.sig"), base64_line(signer.sign(body)))
         raw.flush()
         os.fsync(raw.fileno())
-    return body
+    return body, {f["entity"]: f["records"] for f in content.files}
+
+
+class _Claim(threading.Thread):
+    """The claim UPDATE on the builder's connection, beside the read (SQLite releases the GIL in it)."""
+
+    def __init__(self, conn: Connection, sequence: int) -> None:
+        super().__init__(name="package-claim", daemon=True)
+        self.conn, self.sequence = conn, sequence
+        self.counts: dict[str, int] = {}
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.counts = wp.claim_pending(self.conn, self.sequence)
+        except BaseException as exc:
+            self.error = exc
+
+    def result(self) -> dict[str, int]:
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return self.counts
+
+
+def _build(
+    engine: Engine, conn: Connection, part: Path, sequence: int, signer: Signer
+) -> tuple[bytes, dict[str, int]] | None:
+    """Claim and write; None when nothing is pending. Runs inside the builder's transaction on ``conn``."""
+    if not wp.claims_beside_reads(conn):
+        counts = wp.claim_pending(conn, sequence)
+        if not counts:
+            return None
+        previous = wp.last_package(conn)
+        body, read_counts = _write_zip(
+            part,
+            sequence=sequence,
+            entities=list(counts),
+            read=lambda entity: wp.iter_rows(conn, entity, sequence=sequence),
+            previous=previous,
+            signer=signer,
+        )
+    else:
+        entities = wp.pending_entities(conn)
+        if not entities:
+            return None
+        previous = wp.last_package(conn)
+        with wp.snapshot_reader(engine) as reader:
+            claim = _Claim(conn, sequence)
+            claim.start()
+            try:
+                body, read_counts = _write_zip(
+                    part,
+                    sequence=sequence,
+                    entities=entities,
+                    read=lambda entity: wp.iter_rows(reader, entity, sequence=None),
+                    previous=previous,
+                    signer=signer,
+                )
+            finally:
+                counts = claim.result()
+    if counts != read_counts:  # the claim and the read disagree: never ship that
+        raise PackageStoreError(
+            f"交换包内容与标记不符 / claimed {counts} but packaged {read_counts}; nothing was recorded"
+        )
+    return body, counts
 
 
 def build_package(engine: Engine, keys: KeyStore, out_dir: Path, *, now: datetime) -> BuiltPackage | None:
@@ -277,27 +345,18 @@ def build_package(engine: Engine, keys: KeyStore, out_dir: Path, *, now: datetim
         try:
             wp.lock_for_packaging(conn)
             sequence = wp.next_sequence(conn)
-            counts = wp.claim_pending(conn, sequence)
-            if not counts:
-                conn.rollback()
-                return None
-            previous = wp.last_package(conn)
-
             name = package_file_name(sequence)
             final = out_dir / name
             part = out_dir / f".{name}.part"
             try:
-                body = _write_zip(
-                    conn,
-                    part,
-                    sequence=sequence,
-                    counts=counts,
-                    previous=previous,
-                    signer=signer,
-                )
+                built = _build(engine, conn, part, sequence, signer)
             except BaseException:
                 part.unlink(missing_ok=True)
                 raise
+            if built is None:
+                conn.rollback()
+                return None
+            body, counts = built
             _publish(part, final)
             manifest = json.loads(body)
             row = wp.PackageRow(

@@ -155,14 +155,14 @@ def test_crash_before_commit_rebuilds_the_same_bytes(wh, session_keys, store, no
 
 def test_crash_while_writing_leaves_no_file_under_the_final_name(wh, keys, store, now, monkeypatch):
     wh.add_basic()
-    real = wp.iter_claimed
+    real = wp.iter_rows
 
-    def failing(conn, entity, sequence, **kw):
-        yield from real(conn, entity, sequence, **kw)
+    def failing(conn, entity, **kw):
+        yield from real(conn, entity, **kw)
         if entity == "case_step":
             raise ConnectionError("database went away")
 
-    monkeypatch.setattr(wp, "iter_claimed", failing)
+    monkeypatch.setattr(wp, "iter_rows", failing)
     with pytest.raises(ConnectionError):
         build_package(wh.engine, keys, store, now=now)
     assert list(store.iterdir()) == []
