@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -187,9 +188,13 @@ class FileDropConnector:
         origin = self.origin(f.path)
         current = first
         while current is not None:
-            nxt = next(chunks, None)
-            frame, raw, unparsed, position = current
-            last = nxt is None
+            if f.fmt == "jsonl":
+                frame, raw, unparsed, position, last = current
+                nxt = None if last else next(chunks, None)
+            else:
+                nxt = next(chunks, None)
+                frame, raw, unparsed, position = current
+                last = nxt is None
             yield RecordBatch(
                 source_system=self.system_code,
                 entity=f.entity,
@@ -412,19 +417,47 @@ def _iter_line_chunks(path: Path, max_lines: int, skip: int,
             yield b"".join(pending), line_no
 
 
+def _with_last(chunks: Iterator[tuple[bytes, int]], skip: int) -> Iterator[tuple[bytes, int, bool]]:
+    """Mark the last raw chunk (an empty file still gives one, empty, chunk)."""
+    prev = next(chunks, None)
+    if prev is None:
+        yield b"", skip + 1, True
+        return
+    for item in chunks:
+        yield prev[0], prev[1], False
+        prev = item
+    yield prev[0], prev[1], True
+
+
 def _read_jsonl(path: Path, entity: str, max_lines: int, skip: int):
+    """(frame, raw, unparsed, position, is_last) per chunk.
+
+    The next chunk is parsed in a worker thread while the caller validates and stores the current
+    one: Arrow's JSON reader releases the GIL, so on two cores parsing mostly hides behind the rest.
+    """
     types = field_arrow_types(entity)
     schema = pa.schema(list(types.items()))
-    position = skip
-    produced = False
-    for data, first_line in _iter_line_chunks(path, max_lines, skip):
+    raw_chunks = _with_last(_iter_line_chunks(path, max_lines, skip), skip)
+
+    def parse_next() -> tuple[pd.DataFrame, LineView, list[UnparsedLine], int, bool] | None:
+        item = next(raw_chunks, None)
+        if item is None:
+            return None
+        data, first_line, last = item
         frame, raw, unparsed, n_lines = parse_jsonl(entity, data, first_line, _schema=schema, _types=types)
-        position = first_line - 1 + n_lines
-        produced = True
-        yield frame, raw, unparsed, position
-    if not produced:
-        frame, raw, unparsed, _ = parse_jsonl(entity, b"", skip + 1, _schema=schema, _types=types)
-        yield frame, raw, unparsed, position
+        return frame, raw, unparsed, first_line - 1 + n_lines, last
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="file-drop-parse") as pool:
+        pending = pool.submit(parse_next)
+        while True:
+            item = pending.result()
+            if item is None:
+                return
+            if not item[4]:
+                pending = pool.submit(parse_next)
+            yield item
+            if item[4]:
+                return
 
 
 @dataclass
@@ -488,7 +521,7 @@ def parse_jsonl(entity: str, data: bytes, first_line: int = 1, *, _schema: pa.Sc
         try:
             table = pa_json.read_json(
                 io.BytesIO(data[r_starts[lo]:r_ends[hi - 1]]),
-                read_options=pa_json.ReadOptions(use_threads=False),
+                read_options=pa_json.ReadOptions(use_threads=n > 10_000),
                 parse_options=pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer"),
             )
             if table.num_rows != n:

@@ -45,10 +45,14 @@ class _Col:
     wrong: np.ndarray  # present but of the wrong JSON type
     overflow: np.ndarray | None = None  # integers beyond int64
     bad_items: list[tuple[int, int]] | None = None  # flow: (row, item index) of non-string items
+    _valid: np.ndarray | None = None
 
     @property
     def valid(self) -> np.ndarray:
-        return _np_bool(self.arr.is_valid())
+        """A value of the right type (computed once; ``arr`` is not replaced after first use)."""
+        if self._valid is None:
+            self._valid = _np_bool(self.arr.is_valid())
+        return self._valid
 
 
 class _Collector:
@@ -237,6 +241,7 @@ def _check_fields(frame: pd.DataFrame, entity: str, n: int, col: _Collector
             blank = _match(c.arr, RE2_BLANK)
             if blank.any():  # blank free text is null
                 c.arr = pc.if_else(pa.array(blank), pa.nulls(n, pa.string()), c.arr)
+                c._valid = None
                 c.present = c.present & ~blank
         cols[spec.name] = c
         name = spec.name
