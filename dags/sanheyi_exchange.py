@@ -25,7 +25,7 @@ def sanheyi_exchange():
         return build_stage(load_settings(), as_of_from(context))
 
     @task(outlets=[EXCHANGE])
-    def deliver(built: dict, **context) -> dict:
+    def deliver(built: dict, **context) -> list[int]:
         from sanheyi.exchange_stage import deliver_stage
         from sanheyi.settings import load_settings
 

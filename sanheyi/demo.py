@@ -45,15 +45,18 @@ def _airflow(settings: Settings, *args: str) -> subprocess.CompletedProcess:
                           check=False)
 
 
-def run_dags(settings: Settings, as_of: datetime) -> None:
-    """Run each DAG once with ``airflow dags test`` in the order the Assets chain them."""
+def prepare_airflow(settings: Settings) -> None:
     settings.airflow_home.mkdir(parents=True, exist_ok=True)
     migrated = _airflow(settings, "db", "migrate")
     if migrated.returncode != 0:
         raise SystemExit(f"airflow db migrate failed:\n{migrated.stderr[-2000:]}")
     _airflow(settings, "pools", "set", "sanheyi_sources", "2", "calls to source systems")
+
+
+def run_dags(settings: Settings, as_of: datetime, dag_ids: tuple[str, ...] = DAG_ORDER) -> None:
+    """Run each DAG once with ``airflow dags test`` in the order the Assets chain them."""
     conf = json.dumps({"as_of": as_of.isoformat()})
-    for dag_id in DAG_ORDER:
+    for dag_id in dag_ids:
         say(f"  airflow dags test {dag_id} ...")
         result = _airflow(settings, "dags", "test", dag_id, as_of.isoformat(), "--conf", conf)
         output = result.stdout + result.stderr
@@ -89,22 +92,28 @@ def main() -> int:
     written = feed_inbox(settings)
     say(f"  {written} file(s) written" if written else "  dataset already fed (run `make clean-demo` to start over)")
 
-    say("== 3. self-built systems: apply -> check -> approve")
-    from sanheyi.demo_systems import prepare_self_built_systems
+    say("== 3. Airflow: the ingest DAG loads the unified platform (catalogue, cases, steps, complaints)")
+    prepare_airflow(settings)
+    run_dags(settings, as_of, ("sanheyi_ingest",))
 
-    for line in prepare_self_built_systems(settings, as_of):
-        say(f"  {line}")
+    say("== 4. self-built systems (simulated on 127.0.0.1): apply -> check -> approve")
+    from sanheyi.demo_systems import prepare_self_built_systems, stop_simulators
 
-    say(f"== 4. the cycle through Airflow, as of {as_of.isoformat()}")
-    run_dags(settings, as_of)
+    try:
+        for line in prepare_self_built_systems(settings, as_of):
+            say(f"  {line}")
+        say(f"== 5. the full cycle through the Airflow DAGs, as of {as_of.isoformat()}")
+        run_dags(settings, as_of)
+    finally:
+        stop_simulators()
 
-    say("== 5. Changzhou round trip (demo receiver writes receipts)")
+    say("== 6. Changzhou round trip (the demo receiver verifies packages and writes receipts)")
     from sanheyi.exchange_stage import demo_receiver_round_trip
 
     for line in demo_receiver_round_trip(settings, as_of):
         say(f"  {line}")
 
-    say("== 6. what happened")
+    say("== 7. what happened")
     summarise(settings)
     return 0
 

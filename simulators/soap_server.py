@@ -162,7 +162,9 @@ class SoapSimulator:
         username: str | None = None,
         password: str | None = None,
         listener_url: str = "http://127.0.0.1:9/",
+        port: int = 0,
     ) -> None:
+        self.port = port  # 0: any free port (tests); the demo uses a fixed one its registry names
         self.records = records
         self.faults = SoapFaults()
         self.token = token
@@ -207,7 +209,7 @@ class SoapSimulator:
 
     def start(self) -> SoapSimulator:
         self._server = make_server(
-            "127.0.0.1", 0, self.app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
+            "127.0.0.1", self.port, self.app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
         )
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
