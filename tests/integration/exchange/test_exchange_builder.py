@@ -13,7 +13,7 @@ import pytest
 import xc_rows as rows
 from sqlalchemy import select, text
 
-from exchange.changzhou import build_package, verify_package
+from exchange.changzhou import PackageStoreError, build_package, verify_package
 from warehouse import packages as wp
 from warehouse.tables import ops_package
 
@@ -292,3 +292,21 @@ def test_sm2_package_verifies(lite, session_keys, store, now):
     assert verify_package(built.path, session_keys["Ed25519"].public_key_pem(), None) == [
         "签名算法与公钥不符 / manifest says SM2-SM3 but the public key is Ed25519 (wrong key)"
     ]
+
+
+def test_claim_and_read_must_agree(wh, keys, store, now, monkeypatch):
+    """If the rows marked and the rows written ever differed, nothing is recorded or published."""
+    wh.add_basic()
+    real = wp.claim_pending
+
+    def miscounting(conn, sequence):
+        counts = real(conn, sequence)
+        counts["case"] += 1
+        return counts
+
+    monkeypatch.setattr(wp, "claim_pending", miscounting)
+    with pytest.raises(PackageStoreError, match="claimed"):
+        build_package(wh.engine, keys, store, now=now)
+    assert list(store.iterdir()) == []
+    assert _packages(wh.engine) == []
+    assert set(wh.exchange_seqs("case")) == {None}
