@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Column, Connection, Engine, String, Table, func, insert, select, text, update
+from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
 from warehouse.tables import (
     dim_department,
@@ -138,8 +139,16 @@ def claim_pending(conn: Connection, sequence: int) -> dict[str, int]:
 
 
 def claims_beside_reads(conn: Connection) -> bool:
-    """Whether the claim may run on this connection while :func:`snapshot_reader` reads (SQLite)."""
-    return conn.dialect.name == "sqlite"
+    """Whether the claim may run on this connection while :func:`snapshot_reader` reads.
+
+    Only for an SQLite file in WAL mode with a pool that hands out separate connections (an
+    in-memory database, or a pool sharing one connection, builds the plain way).
+    """
+    if conn.dialect.name != "sqlite" or isinstance(conn.engine.pool, SingletonThreadPool | StaticPool):
+        return False
+    if conn.engine.url.database in (None, "", ":memory:"):
+        return False
+    return str(conn.exec_driver_sql("PRAGMA journal_mode").scalar()).lower() == "wal"
 
 
 @contextmanager

@@ -15,6 +15,7 @@ from sqlalchemy import select, text
 
 from exchange.changzhou import PackageStoreError, build_package, verify_package
 from warehouse import packages as wp
+from warehouse.db import create_schema, make_engine
 from warehouse.tables import ops_package
 
 
@@ -310,3 +311,14 @@ def test_claim_and_read_must_agree(wh, keys, store, now, monkeypatch):
     assert list(store.iterdir()) == []
     assert _packages(wh.engine) == []
     assert set(wh.exchange_seqs("case")) == {None}
+
+
+def test_in_memory_sqlite_builds_the_plain_way(keys, store, now):
+    engine = make_engine("sqlite://")
+    create_schema(engine)
+    wh = rows.Warehouse(engine)
+    wh.add_basic()
+    built = build_package(engine, keys, store, now=now)
+    assert built.record_counts["case"] == 5
+    assert verify_package(built.path, keys.public_key_pem(), None) == []
+    assert build_package(engine, keys, store, now=now) is None
