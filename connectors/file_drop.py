@@ -352,6 +352,11 @@ class LineView(Sequence[str]):
             return [self[j] for j in range(*i.indices(len(self)))]
         return self._data[self._starts[i]:self._ends[i]].decode("utf-8").rstrip("\r")
 
+    def __iter__(self) -> Iterator[str]:
+        data = self._data
+        for a, b in zip(self._starts.tolist(), self._ends.tolist(), strict=True):
+            yield data[a:b].decode("utf-8").rstrip("\r")
+
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
@@ -655,6 +660,12 @@ class CsvRowView(Sequence[str]):
         if i < 0:
             i += self._n
         return json_line({name: self._value(name, i) for name in self._names})
+
+    def __iter__(self) -> Iterator[str]:
+        columns = [self._columns[n] if isinstance(self._columns[n], np.ndarray) else self._columns[n].to_pylist()
+                   for n in self._names]
+        for values in zip(*columns, strict=True):
+            yield json_line(dict(zip(self._names, values, strict=True)))
 
 
 def _type_csv_column(arr: pa.Array, arrow_type: pa.DataType) -> Any:
