@@ -1,0 +1,56 @@
+"""dag.test() end to end: the ingest DAG loads a generated inbox, the supervision DAG computes its
+events, through the same functions as the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from sanheyi.cli import main
+from sanheyi.settings import load_settings
+from simulators.generator import GeneratorSpec, generate, write_inbox
+from warehouse.db import make_engine
+from warehouse.tables import fct_case, fct_supervision_event, ops_load_batch, ops_quarantine
+
+AS_OF = "2026-11-28T09:00:00+08:00"
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> Path:
+    home = tmp_path / "home"
+    monkeypatch.setenv("SANHEYI_HOME", str(home))
+    monkeypatch.delenv("SANHEYI_WAREHOUSE_URL", raising=False)
+    assert main(["init"]) == 0
+    return home
+
+
+def test_ingest_then_supervision_dags(home: Path, airflow_db: Path, dagbag) -> None:
+    data = generate(GeneratorSpec(cases=300, complaints=30, invalid_cases=6))
+    write_inbox(data, home / "inbox")
+
+    run = dagbag.dags["sanheyi_ingest"].test(run_conf={"as_of": AS_OF})
+    assert run.state == "success"
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states["ingest_unified"] == "success" and states["release_held_steps"] == "success"
+
+    engine = make_engine(load_settings(home).warehouse_url)
+    with engine.connect() as conn:
+        cases = conn.execute(select(func.count()).select_from(fct_case)).scalar_one()
+        quarantined = conn.execute(select(func.count()).select_from(ops_quarantine)).scalar_one()
+        batches = conn.execute(select(ops_load_batch)).mappings().all()
+    assert cases == len(data.latest("case"))
+    assert quarantined == len(data.manifest)
+    assert all(b["received_count"] == b["loaded_count"] + b["quarantined_count"] + b["duplicate_count"]
+               + b["stale_count"] + b["held_count"] for b in batches)
+    assert not list((home / "inbox" / "UNIFIED").glob("*.jsonl"))  # every file archived
+
+    run = dagbag.dags["sanheyi_supervision"].test(run_conf={"as_of": AS_OF})
+    assert run.state == "success"
+    with engine.connect() as conn:
+        events = conn.execute(select(func.count()).select_from(fct_supervision_event)).scalar_one()
+    engine.dispose()
+    assert events > 0
+    code = main(["stats", "--from", "2026-06-01", "--to", "2026-11-30", "--as-of", AS_OF, "--format", "json"])
+    assert code == 0
