@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import io
 import json
 import os
@@ -108,9 +109,10 @@ class FileDropConnector:
     file with :func:`reject_file` and call ``read()`` again, which lists the inbox afresh (files that
     were archived or rejected are gone) and goes on with the next file.
 
-    Cursor: ``{"file": name, "size": bytes, "position": n}`` — the first ``n`` lines (JSONL) or data
-    rows (CSV) of that file are stored. ``read(cursor)`` skips them if the file is still in the inbox
-    with the same size, so a crash between two batches of a large file does not re-read its head.
+    Cursor: ``{"file": name, "size": bytes, "head": sha256 of the first 64 KiB, "position": n,
+    "done": bool}`` — the first ``n`` lines (JSONL) or valid data rows (CSV) of that file are stored.
+    ``read(cursor)`` skips them if the same file is still in the inbox, so a crash between two
+    batches of a large file does not read its head again.
     """
 
     def __init__(self, inbox_root: Path | str, system_code: str, *, directory: Path | str | None = None,
@@ -157,10 +159,11 @@ class FileDropConnector:
             skip = 0
             if cursor and cursor.get("file") == f.name and not cursor.get("done"):
                 try:
-                    if f.path.stat().st_size == cursor.get("size"):
-                        skip = int(cursor.get("position", 0))
+                    same = f.path.stat().st_size == cursor.get("size") and _head_sha256(f.path) == cursor.get("head")
                 except OSError:
-                    pass
+                    same = False
+                if same:
+                    skip = int(cursor.get("position", 0))
             yield from self.read_file(f, skip=skip)
 
     def read_file(self, f: InboxFile | Path, *, skip: int = 0) -> Iterator[RecordBatch]:
@@ -176,6 +179,7 @@ class FileDropConnector:
         try:
             _check_encoding(f.path)
             size = f.path.stat().st_size
+            head = _head_sha256(f.path)
             if f.fmt == "jsonl":
                 chunks = _read_jsonl(f.path, f.entity, self.chunk_records, skip)
             else:
@@ -202,7 +206,7 @@ class FileDropConnector:
                 frame=frame,
                 raw=raw,
                 unparsed=unparsed,
-                next_cursor={"file": f.name, "size": size, "position": position, "done": last},
+                next_cursor={"file": f.name, "size": size, "head": head, "position": position, "done": last},
                 file_path=f.path,
                 is_last_of_file=last,
             )
@@ -234,6 +238,11 @@ class FileDropConnector:
         msg = (f"可读取 / readable: {len(files)} file(s) waiting" if ok
                else f"存在无法读取的文件 / {len(details)} problem(s) in the inbox")
         return CheckResult(ok, self.system_code, msg, tuple(details), records, unparsed)
+
+
+def _head_sha256(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.sha256(fh.read(64 << 10)).hexdigest()
 
 
 # --- moving files -------------------------------------------------------------------------------

@@ -198,3 +198,11 @@ def test_check_reports_without_raising(inbox: Path, tmp_path: Path) -> None:
     assert not bad.ok and any("notes.txt" in d for d in bad.details)
     missing = FileDropConnector(tmp_path / "nowhere", "SELF_GA").check()
     assert not missing.ok and "does not exist" in missing.message
+
+
+def test_a_cursor_is_not_applied_to_another_file_of_the_same_name(inbox: Path) -> None:
+    path = put(inbox, "case.x.jsonl", jsonl(*[case(i) for i in range(6)]))
+    connector = FileDropConnector(inbox, "UNIFIED", chunk_records=4)
+    cursor = next(connector.read(None)).next_cursor
+    path.write_text(jsonl(*[case(i + 10) for i in range(6)]), encoding="utf-8")  # same size, other content
+    assert [len(b.frame) for b in connector.read(cursor)] == [4, 2]
