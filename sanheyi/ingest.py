@@ -119,12 +119,22 @@ def _read(engine: Engine, source: Source) -> Iterator[RecordBatch]:
     yield from source.connector.read(cursor)
 
 
+_SHA_CACHE: dict[tuple[str, int, int], str] = {}
+
+
 def _file_sha256(path: Path) -> str:
+    """SHA-256 of a file, computed once per file even when it is read in many batches."""
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key in _SHA_CACHE:
+        return _SHA_CACHE[key]
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    return digest.hexdigest()
+    _SHA_CACHE.clear()  # only the file being read is worth remembering
+    _SHA_CACHE[key] = digest.hexdigest()
+    return _SHA_CACHE[key]
 
 
 def store_batch(
@@ -206,10 +216,7 @@ def _unparsed_row(batch: RecordBatch, line) -> QuarantineRow:  # type: ignore[no
     return QuarantineRow(
         source_system=batch.source_system, entity=batch.entity, record_key=f"line {line.line_no}",
         origin=batch.origin, line_no=line.line_no, raw_payload=line.raw,
-        violations=[{
-            "path": "", "rule_id": "PARSE", "message_zh": f"无法解析为 JSON 对象: {line.message}",
-            "message_en": f"not a JSON object: {line.message}",
-        }],
+        violations=[{"path": "", "rule_id": "PARSE", "message_zh": line.message, "message_en": line.message}],
     )
 
 
@@ -221,8 +228,14 @@ def record_key(entity: str, row: dict) -> str:
     return str(row[{"department": "dept_code", "power_item": "power_code", "complaint": "complaint_id"}[entity]])
 
 
+def _raw_lines(batch: RecordBatch, lines: pd.Series) -> dict[int, str]:
+    """The raw text of the given lines of a batch (only those: raw text is decoded lazily)."""
+    positions = pd.Index(batch.frame["_line"]).get_indexer(lines)
+    return {int(line): batch.raw[int(pos)] for line, pos in zip(lines, positions, strict=True) if pos >= 0}
+
+
 def _conflict_rows(batch: RecordBatch, conflicts: pd.DataFrame) -> list[QuarantineRow]:
-    raw_by_line = dict(zip(batch.frame["_line"], batch.raw, strict=False))
+    raw_by_line = _raw_lines(batch, conflicts["_line"])
     rows = []
     for record in conflicts.to_dict("records"):
         rows.append(
@@ -249,7 +262,7 @@ def _hold_steps(conn: Connection, batch: RecordBatch, held: pd.DataFrame, batch_
     """Keep steps of unknown cases until their case arrives (§3.4); the highest version is kept."""
     if held is None or held.empty:
         return 0
-    raw_by_line = dict(zip(batch.frame["_line"], batch.raw, strict=False))
+    raw_by_line = _raw_lines(batch, held["_line"])
     frame = held.sort_values("version").drop_duplicates(["source_system", "case_id", "step_no"], keep="last")
     existing = {
         (r.source_system, r.case_id, r.step_no): (r.version, r.held_since_at)

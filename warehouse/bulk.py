@@ -35,45 +35,46 @@ def _column_kinds(table: Table) -> dict[str, str]:
     return kinds
 
 
-def _instant_text(series: pd.Series, postgres: bool) -> pd.Series:
+def _instant_text(series: pd.Series, postgres: bool) -> list[str | None]:
     values = pd.to_datetime(series, utc=True)
-    text = values.dt.strftime(_SQLITE_INSTANT)
+    present = values.notna().to_numpy()
+    raw = values.dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+    text = np.char.replace(np.datetime_as_string(raw, unit="us"), "T", " ")
     if postgres:
-        text = text + "+00:00"
-    return text.where(values.notna(), None)
+        text = np.char.add(text, "+00:00")
+    out = text.astype(object)
+    out[~present] = None
+    return out.tolist()
+
+
+def _plain_column(series: pd.Series) -> list:
+    """Python values (``tolist`` turns numpy scalars into ints/floats) with every null as ``None``."""
+    present = series.notna().to_numpy()
+    values = series.to_numpy(dtype=object)
+    if not present.all():
+        values = values.copy()
+        values[~present] = None
+    if values.size and isinstance(values[present.argmax()] if present.any() else None, np.generic):
+        return [v.item() if isinstance(v, np.generic) else v for v in values]
+    return values.tolist()
 
 
 def frame_to_rows(frame: pd.DataFrame, table: Table, columns: Sequence[str], postgres: bool) -> list[tuple]:
     """Driver-ready tuples for ``columns`` of ``table`` (instants in UTC text, JSON as text)."""
     kinds = _column_kinds(table)
-    prepared: list[pd.Series] = []
+    prepared: list[list] = []
     for name in columns:
         series = frame[name]
         kind = kinds[name]
         if kind == "instant":
-            series = _instant_text(series, postgres)
-        elif kind == "json":
+            prepared.append(_instant_text(series, postgres))
+            continue
+        if kind == "json":
             series = series.map(lambda v: None if v is None else json.dumps(v, ensure_ascii=False))
         elif kind == "date":
             series = series.map(lambda v: None if v is None or v is pd.NaT else v.isoformat())
-        prepared.append(series.astype(object).where(series.notna(), None))
-    if not prepared:
-        return []
-    matrix = np.empty((len(frame), len(prepared)), dtype=object)
-    for index, series in enumerate(prepared):
-        matrix[:, index] = series.to_numpy(dtype=object)
-    return [tuple(_plain(v) for v in row) for row in matrix]
-
-
-def _plain(value: object) -> object:
-    # numpy scalars are not understood by every driver
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return None if np.isnan(value) else float(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
+        prepared.append(_plain_column(series))
+    return list(zip(*prepared, strict=True)) if prepared else []
 
 
 def create_stage(conn: Connection, table: Table, name: str) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Table, select
 
 from warehouse.bulk import copy_rows, create_stage, frame_to_rows, is_postgres
 from warehouse.tables import ENTITY_KEYS, ENTITY_TABLES, dim_power_item_history
@@ -64,11 +64,9 @@ def upsert_records(conn: Connection, entity: str, frame: pd.DataFrame, batch_id:
     candidates["batch_id"] = batch_id
     candidates["exchange_seq"] = None
     columns = [c.name for c in table.columns]
-    stage = f"stg_{table.name}"
-    create_stage(conn, table, stage)
-    copy_rows(conn, stage, columns, frame_to_rows(candidates, table, columns, is_postgres(conn)))
 
-    stored = _stored_versions(conn, table, stage, keys)
+    stored = _stored_versions(conn, table, keys, candidates)
+    loaded_rows = candidates
     if not stored.empty:
         merged = candidates[[*keys, "version", "payload_sha256", "_line"]].merge(
             stored, on=keys, how="left", suffixes=("", "_stored")
@@ -83,34 +81,62 @@ def upsert_records(conn: Connection, entity: str, frame: pd.DataFrame, batch_id:
             conflicts = pd.concat([conflicts, candidates[candidates["_line"].isin(conflict_lines)]])
         loadable = ~has_stored | (merged["version"] > merged["version_stored"])
         loaded_rows = candidates[loadable.to_numpy()]
-    else:
-        loaded_rows = candidates
 
-    _merge_stage(conn, table, stage, keys, columns)
-    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {stage}")
+    _upsert(conn, table, keys, columns, loaded_rows)
     if entity == "power_item" and not loaded_rows.empty:
         _record_item_history(conn, loaded_rows)
     return UpsertResult(len(loaded_rows), duplicate, stale, conflicts, loaded_rows)
 
 
-def _stored_versions(conn: Connection, table: Table, stage: str, keys: list[str]) -> pd.DataFrame:
-    join = " AND ".join(f"t.{k} = s.{k}" for k in keys)
-    key_list = ", ".join(f"t.{k}" for k in keys)
-    result = conn.exec_driver_sql(
-        f"SELECT {key_list}, t.version, t.payload_sha256 FROM {table.name} t JOIN {stage} s ON {join}"
-    )
-    return pd.DataFrame(result.fetchall(), columns=[*keys, "version_stored", "payload_sha256_stored"])
+# The key column that narrows a lookup best (the others are filtered after the query).
+_LOOKUP_COLUMN = {"department": "dept_code", "power_item": "power_code", "case": "case_id",
+                  "case_step": "case_id", "complaint": "complaint_id"}
+_LOOKUP_CHUNK = 900  # below SQLite's bound-parameter limit
 
 
-def _merge_stage(conn: Connection, table: Table, stage: str, keys: list[str], columns: list[str]) -> None:
+def _stored_versions(conn: Connection, table: Table, keys: list[str], candidates: pd.DataFrame) -> pd.DataFrame:
+    """Version and content hash of the stored records that share a key with the batch."""
+    columns = [*keys, "version_stored", "payload_sha256_stored"]
+    if conn.execute(select(table.c[keys[0]]).limit(1)).first() is None:
+        return pd.DataFrame(columns=columns)  # an empty table: the first load needs no lookup
+    entity = next(e for e, t in ENTITY_TABLES.items() if t is table)
+    lookup = table.c[_LOOKUP_COLUMN[entity]]
+    values = candidates[lookup.name].drop_duplicates().tolist()
+    rows = []
+    for start in range(0, len(values), _LOOKUP_CHUNK):
+        chunk = values[start:start + _LOOKUP_CHUNK]
+        rows += conn.execute(
+            select(*[table.c[k] for k in keys], table.c.version, table.c.payload_sha256).where(lookup.in_(chunk))
+        ).all()
+    stored = pd.DataFrame(rows, columns=columns)
+    if len(keys) > 1 and not stored.empty:  # other key columns: keep exact matches only
+        stored = stored.merge(candidates[keys].drop_duplicates(), on=keys, how="inner")
+    return stored
+
+
+def _upsert(conn: Connection, table: Table, keys: list[str], columns: list[str], rows: pd.DataFrame) -> None:
+    """Insert or replace ``rows``; a stored newer version is never overwritten (the ``WHERE``)."""
+    if rows.empty:
+        return
+    tuples = frame_to_rows(rows, table, columns, is_postgres(conn))
     column_list = ", ".join(columns)
     updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in keys)
-    # ``WHERE true`` keeps SQLite's parser from reading ON CONFLICT as a join clause.
-    conn.exec_driver_sql(
-        f"INSERT INTO {table.name} ({column_list}) SELECT {column_list} FROM {stage} WHERE true "
-        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates} "
-        f"WHERE excluded.version > {table.name}.version"
-    )
+    conflict = (f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates} "
+                f"WHERE excluded.version > {table.name}.version")
+    if is_postgres(conn):
+        # COPY into a stage and merge from there: far faster than row-by-row statements.
+        stage = f"stg_{table.name}"
+        create_stage(conn, table, stage)
+        copy_rows(conn, stage, columns, tuples)
+        conn.exec_driver_sql(f"INSERT INTO {table.name} ({column_list}) SELECT {column_list} FROM {stage} {conflict}")
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {stage}")
+        return
+    placeholders = ", ".join("?" for _ in columns)
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        cursor.executemany(f"INSERT INTO {table.name} ({column_list}) VALUES ({placeholders}) {conflict}", tuples)
+    finally:
+        cursor.close()
 
 
 def _record_item_history(conn: Connection, rows: pd.DataFrame) -> None:
