@@ -233,6 +233,40 @@ ops_load_batch = Table(
     Index(None, "source_system", "entity"),
 )
 
+# A batch held by a blocking data quality check (status HELD_GE in ops_load_batch) until a data
+# engineer releases it. ``content_sha256`` names what was held: the file's SHA-256 (the file stays in
+# the inbox) or, for an interface page, the SHA-256 of its records.
+ops_batch_hold = Table(
+    "ops_batch_hold",
+    metadata,
+    Column("batch_id", Integer, ForeignKey("ops_load_batch.batch_id"), primary_key=True, autoincrement=False),
+    Column("source_system", String(32), nullable=False),
+    Column("entity", String(16), nullable=False),
+    Column("origin", Text, nullable=False),
+    Column("content_sha256", String(64), nullable=False),
+    Column("status", String(10), nullable=False),  # HELD / RELEASED / LOADED
+    Column("reason", JSON, nullable=False),  # the failed blocking checks [{check, message_zh, message_en}]
+    Column("held_at", Instant, nullable=False),
+    Column("released_by", Text),
+    Column("release_reason", Text),
+    Column("released_at", Instant),
+    Column("loaded_batch_id", Integer),
+    Column("loaded_at", Instant),
+    Index(None, "source_system", "content_sha256"),
+)
+
+# Code values each source has sent per entity and column: a value never seen before is drift.
+ops_seen_value = Table(
+    "ops_seen_value",
+    metadata,
+    Column("source_system", String(32), primary_key=True),
+    Column("entity", String(16), primary_key=True),
+    Column("column_name", String(32), primary_key=True),
+    Column("value", String(64), primary_key=True),
+    Column("first_batch_id", Integer, nullable=False),
+    Column("first_seen_at", Instant, nullable=False),
+)
+
 ops_quarantine = Table(
     "ops_quarantine",
     metadata,

@@ -1,8 +1,8 @@
 """initial warehouse
 
 Revision ID: 0001
-Revises: 
-Create Date: 2026-11-28 00:20:14.915401
+Revises:
+Create Date: 2026-11-28 01:05:19.136966
 """
 
 from __future__ import annotations
@@ -203,7 +203,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('batch_id', name=op.f('pk_ops_load_batch'))
     )
     with op.batch_alter_table('ops_load_batch', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_ops_load_batch_source_system_entity'), ['source_system', 'entity'], unique=False)
+        batch_op.create_index(batch_op.f('ix_ops_load_batch_source_system_entity'), ['source_system', 'entity'],
+            unique=False)
 
     op.create_table('ops_package',
     sa.Column('sequence', sa.Integer(), autoincrement=False, nullable=False),
@@ -231,6 +232,15 @@ def upgrade() -> None:
     sa.Column('reason', sa.Text(), nullable=True),
     sa.Column('logged_at', warehouse.tables.UtcDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('receipt_log_id', name=op.f('pk_ops_receipt_log'))
+    )
+    op.create_table('ops_seen_value',
+    sa.Column('source_system', sa.String(length=32), nullable=False),
+    sa.Column('entity', sa.String(length=16), nullable=False),
+    sa.Column('column_name', sa.String(length=32), nullable=False),
+    sa.Column('value', sa.String(length=64), nullable=False),
+    sa.Column('first_batch_id', sa.Integer(), nullable=False),
+    sa.Column('first_seen_at', warehouse.tables.UtcDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('source_system', 'entity', 'column_name', 'value', name=op.f('pk_ops_seen_value'))
     )
     op.create_table('ops_system',
     sa.Column('system_code', sa.String(length=32), nullable=False),
@@ -262,6 +272,28 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('decision_id', name=op.f('pk_ops_system_decision')),
     sa.UniqueConstraint('entry_hash', name=op.f('uq_ops_system_decision_entry_hash'))
     )
+    op.create_table('ops_batch_hold',
+    sa.Column('batch_id', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('source_system', sa.String(length=32), nullable=False),
+    sa.Column('entity', sa.String(length=16), nullable=False),
+    sa.Column('origin', sa.Text(), nullable=False),
+    sa.Column('content_sha256', sa.String(length=64), nullable=False),
+    sa.Column('status', sa.String(length=10), nullable=False),
+    sa.Column('reason', sa.JSON(), nullable=False),
+    sa.Column('held_at', warehouse.tables.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('released_by', sa.Text(), nullable=True),
+    sa.Column('release_reason', sa.Text(), nullable=True),
+    sa.Column('released_at', warehouse.tables.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('loaded_batch_id', sa.Integer(), nullable=True),
+    sa.Column('loaded_at', warehouse.tables.UtcDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['batch_id'], ['ops_load_batch.batch_id'],
+        name=op.f('fk_ops_batch_hold_batch_id_ops_load_batch')),
+    sa.PrimaryKeyConstraint('batch_id', name=op.f('pk_ops_batch_hold'))
+    )
+    with op.batch_alter_table('ops_batch_hold', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_ops_batch_hold_source_system_content_sha256'), ['source_system',
+            'content_sha256'], unique=False)
+
     op.create_table('ops_quarantine',
     sa.Column('quarantine_id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('batch_id', sa.Integer(), nullable=False),
@@ -277,11 +309,13 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=10), nullable=False),
     sa.Column('quarantined_at', warehouse.tables.UtcDateTime(timezone=True), nullable=False),
     sa.Column('resolved_at', warehouse.tables.UtcDateTime(timezone=True), nullable=True),
-    sa.ForeignKeyConstraint(['batch_id'], ['ops_load_batch.batch_id'], name=op.f('fk_ops_quarantine_batch_id_ops_load_batch')),
+    sa.ForeignKeyConstraint(['batch_id'], ['ops_load_batch.batch_id'],
+        name=op.f('fk_ops_quarantine_batch_id_ops_load_batch')),
     sa.PrimaryKeyConstraint('quarantine_id', name=op.f('pk_ops_quarantine'))
     )
     with op.batch_alter_table('ops_quarantine', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_ops_quarantine_source_system_entity_status'), ['source_system', 'entity', 'status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_ops_quarantine_source_system_entity_status'), ['source_system',
+            'entity', 'status'], unique=False)
 
     # ### end Alembic commands ###
 
@@ -292,8 +326,13 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_ops_quarantine_source_system_entity_status'))
 
     op.drop_table('ops_quarantine')
+    with op.batch_alter_table('ops_batch_hold', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_ops_batch_hold_source_system_content_sha256'))
+
+    op.drop_table('ops_batch_hold')
     op.drop_table('ops_system_decision')
     op.drop_table('ops_system')
+    op.drop_table('ops_seen_value')
     op.drop_table('ops_receipt_log')
     op.drop_table('ops_package')
     with op.batch_alter_table('ops_load_batch', schema=None) as batch_op:
