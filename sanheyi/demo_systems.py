@@ -41,7 +41,8 @@ class DemoSystem:
 
 
 SYSTEMS = (
-    DemoSystem("SELF_GA", "溧阳市公安局行政审批系统", "溧阳市公安局", "CLASSIFIED", "涉密业务数据，按规定自建", "soap", 1),
+    DemoSystem("SELF_GA", "溧阳市公安局行政审批系统", "溧阳市公安局", "CLASSIFIED", "涉密业务数据，按规定自建",
+               "soap", 1),
     DemoSystem("SELF_CZ", "溧阳市财政局非税收入系统", "溧阳市财政局", "FUNDS", "涉及资金收缴，独立运行", "sql", 2),
     DemoSystem("SELF_ZR", "溧阳市不动产登记系统", "溧阳市自然资源和规划局", "EXISTING_INVESTMENT",
                "已有较大信息化投入且功能完备", "file", 3),

@@ -22,6 +22,8 @@ from sqlalchemy import Connection, Engine, delete, insert, select
 
 from connectors.base import Connector, RecordBatch, records_to_frame
 from connectors.file_drop import FileDropConnector, FileRejected, archive_file, reject_file
+from sanheyi import quality
+from sanheyi.logs import log_context
 from sanheyi.references import ReferenceCache
 from sanheyi.settings import Settings
 from validators import QuarantineItem, ValidationOutcome, validate_batch
@@ -52,11 +54,14 @@ class BatchReport:
     entity: str
     origin: str
     counts: BatchCounts
+    status: str = "LOADED"  # HELD_GE: held by a blocking data quality check now; HELD: skipped, held before
+    reason: str = ""
 
 
 @dataclass
 class IngestSummary:
     batches: list[BatchReport] = field(default_factory=list)
+    held: list[BatchReport] = field(default_factory=list)  # batches held by data quality checks, not loaded
     rejected_files: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
     failed_sources: list[tuple[str, str]] = field(default_factory=list)  # (system, message)
 
@@ -83,7 +88,8 @@ def ingest_sources(
     references = ReferenceCache(engine)
     for source in sources:
         try:
-            _ingest_source(engine, settings, source, references, summary, cycle_id=cycle_id, now=now)
+            with log_context(cycle=cycle_id, system=source.system_code):
+                _ingest_source(engine, settings, source, references, summary, cycle_id=cycle_id, now=now)
         except Exception as exc:  # one failing system must not stop the others
             message = getattr(exc, "message", None) or type(exc).__name__
             log.error("source %s failed: %s", source.system_code, message)
@@ -104,8 +110,13 @@ def _ingest_source(
             for batch in _read(engine, source):
                 report = store_batch(engine, settings, batch, references, scope=source.scope, cycle_id=cycle_id,
                                      now=now)
-                if report is not None:
+                if report is not None and report.status != "HELD":
                     summary.batches.append(report)
+                if report is not None and report.status != "LOADED":
+                    if all(h.batch_id != report.batch_id for h in summary.held):
+                        summary.held.append(report)
+                    if batch.file_path is None:
+                        return  # an interface is not read past a held page: its cursor would pass it
             return
         except FileRejected as exc:
             reject_file(exc.path, settings.rejected, source.system_code, exc.message)
@@ -156,7 +167,24 @@ def store_batch(
                 archive_file(file_path, settings.archive, system)
             return None
 
+    checked = quality.applies(batch)
+    hold = quality.open_hold(engine, batch, file_sha) if checked else None
+    if hold is not None and quality.is_held(hold):
+        log.warning("batch %s %s/%s %s is held by a data quality check; skipped until released "
+                    "(sanheyi batches release %s)", hold.batch_id, system, batch.entity, batch.origin, hold.batch_id,
+                    extra={"batch_id": hold.batch_id})
+        return BatchReport(hold.batch_id, system, batch.entity, batch.origin,
+                           BatchCounts(batch.received, 0, 0, 0, 0, batch.received), status="HELD",
+                           reason="; ".join(r["message_en"] for r in hold.reason))
     outcome = validate_batch(batch, references.for_system(scope))
+    verdict = quality.check(engine, batch, outcome, now=now, release=hold) if checked else None
+    if verdict is not None and verdict.blocks:
+        held_id = quality.hold_batch(engine, batch, verdict, file_sha, cycle_id=cycle_id, now=now)
+        reason = "; ".join(f.message_en for f in verdict.blocking_failures())
+        log.warning("batch %s %s/%s %s held, nothing loaded: %s", held_id, system, batch.entity, batch.origin,
+                    reason, extra={"batch_id": held_id})
+        return BatchReport(held_id, system, batch.entity, batch.origin,
+                           BatchCounts(batch.received, 0, 0, 0, 0, batch.received), status="HELD_GE", reason=reason)
     with engine.begin() as conn:
         batch_id = open_batch(
             conn, cycle_id=cycle_id, source_system=system, entity=batch.entity,
@@ -172,13 +200,15 @@ def store_batch(
             save_cursor(conn, system, batch.next_cursor, now)
         if file_path is not None and file_sha is not None and batch.is_last_of_file:
             record_file_loaded(conn, system, file_path.name, file_sha, batch_id, now)
+        if verdict is not None:
+            quality.record(conn, batch, batch_id, verdict, hold, now=now)
     references.add_loaded(batch.entity, loaded_rows)
     if file_path is not None and batch.is_last_of_file:
         archive_file(file_path, settings.archive, system)
     log.info(
         "batch %s %s/%s %s: received=%d loaded=%d quarantined=%d duplicate=%d stale=%d held=%d",
         batch_id, system, batch.entity, batch.origin, counts.received, counts.loaded,
-        counts.quarantined, counts.duplicate, counts.stale, counts.held,
+        counts.quarantined, counts.duplicate, counts.stale, counts.held, extra={"batch_id": batch_id},
     )
     return BatchReport(batch_id, system, batch.entity, batch.origin, counts)
 

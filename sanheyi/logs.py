@@ -3,6 +3,11 @@
 The masking filter is a safety net under the rule that personal data is never logged: whatever a
 library or a message lets slip, an 18-character ID number is cut to its first 6 and last 4
 characters before any handler writes it.
+
+Each line carries its context as ``key=value`` fields in brackets after the logger name, e.g.
+``INFO sanheyi.ingest [cycle=20261128T090000+0800-1a2b3c4d system=UNIFIED batch=12]: ...``, so the
+lines of one cycle, one source or one batch can be picked out with grep: :func:`log_context` sets
+the cycle and system for everything logged inside it, ``extra={"batch_id": n}`` names a batch.
 """
 
 from __future__ import annotations
@@ -10,6 +15,9 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 # 居民身份证: 17 digits and a digit or X, standing alone. (Department and power codes have letters
@@ -33,13 +41,40 @@ class MaskingFilter(logging.Filter):
         return True
 
 
+_CONTEXT: ContextVar[tuple[tuple[str, str], ...]] = ContextVar("sanheyi_log_context", default=())
+
+
+@contextmanager
+def log_context(**fields: object) -> Iterator[None]:
+    """Add ``key=value`` fields (cycle, system, ...) to every line logged inside the block."""
+    current = dict(_CONTEXT.get())
+    current.update({key: str(value) for key, value in fields.items() if value is not None})
+    token = _CONTEXT.set(tuple(current.items()))
+    try:
+        yield
+    finally:
+        _CONTEXT.reset(token)
+
+
+class ContextFilter(logging.Filter):
+    """Puts the context fields (and ``batch_id`` given as ``extra``) on the record as ``context``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        fields = dict(_CONTEXT.get())
+        batch_id = getattr(record, "batch_id", None)
+        if batch_id is not None:
+            fields["batch"] = str(batch_id)
+        record.context = " [" + " ".join(f"{k}={v}" for k, v in fields.items()) + "]" if fields else ""
+        return True
+
+
 def configure_logging(*, verbose: bool = False, log_dir: Path | None = None) -> None:
     """stderr for the operator (warnings, or progress with --verbose) and a file under the home."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, "_sanheyi", False):
             root.removeHandler(handler)
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s%(context)s: %(message)s")
     console = logging.StreamHandler()
     console.setLevel(logging.INFO if verbose else logging.WARNING)
     console.setFormatter(fmt)
@@ -54,6 +89,7 @@ def configure_logging(*, verbose: bool = False, log_dir: Path | None = None) -> 
 
     for handler in handlers:
         handler._sanheyi = True  # type: ignore[attr-defined]
+        handler.addFilter(ContextFilter())
         handler.addFilter(MaskingFilter())
         handler.addFilter(SecretFilter())  # credentials of self-built systems, whatever logger speaks
         root.addHandler(handler)

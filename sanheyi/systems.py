@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import getpass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine, select
@@ -37,7 +37,7 @@ def approved_sources(engine: Engine, settings: Settings, credentials: Credential
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc).astimezone()
+    return datetime.now(UTC).astimezone()
 
 
 def apply_system(settings: Settings, path: Path, *, by: str | None = None, now: datetime | None = None) -> str:

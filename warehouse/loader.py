@@ -33,7 +33,9 @@ class UpsertResult:
 
 def _classify_within_batch(frame: pd.DataFrame, keys: list[str]) -> tuple[pd.DataFrame, int, int, pd.DataFrame]:
     """Keep one candidate per key; count the others as stale/duplicate or return them as conflicts."""
-    ordered = frame.sort_values([*keys, "version", "_line"], ascending=[*([True] * len(keys)), False, True], kind="stable")
+    ordered = frame.sort_values(
+        [*keys, "version", "_line"], ascending=[*([True] * len(keys)), False, True], kind="stable"
+    )
     is_candidate = ~ordered.duplicated(keys, keep="first")
     if is_candidate.all():
         return ordered, 0, 0, ordered.iloc[0:0]

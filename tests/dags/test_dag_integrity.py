@@ -24,11 +24,11 @@ def test_dags_import_without_errors(dagbag) -> None:
 def test_parsing_does_no_work(tmp_path: Path) -> None:
     home = tmp_path / "never-created"
     code = (
-        "import sys; sys.path.insert(0, %r)\n"
+        f"import sys; sys.path.insert(0, {str(DAGS)!r})\n"
         "from airflow.dag_processing.dagbag import DagBag\n"
-        "bag = DagBag(dag_folder=%r)\n"
+        f"bag = DagBag(dag_folder={str(DAGS)!r})\n"
         "assert not bag.import_errors, bag.import_errors\n"
-    ) % (str(DAGS), str(DAGS))
+    )
     env = {**__import__("os").environ, "SANHEYI_HOME": str(home),
            "SANHEYI_WAREHOUSE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"}
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)

@@ -74,7 +74,8 @@ def test_packages_follow_the_changes(home: Path, capsys, tmp_path: Path) -> None
     assert code == 0, out
 
     # every case version travels once, and the latest of every case has travelled
-    versions = [(r["source_system"], r["case_id"], r["version"]) for p in (first, second) for r in package_lines(p, "case")]
+    versions = [(r["source_system"], r["case_id"], r["version"])
+                for package in (first, second) for r in package_lines(package, "case")]
     assert len(versions) == len(set(versions))
     latest = {}
     for system, case_id, version in versions:
