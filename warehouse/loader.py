@@ -103,15 +103,20 @@ def _stored_versions(conn: Connection, table: Table, keys: list[str], candidates
         return pd.DataFrame(columns=columns)  # an empty table: the first load needs no lookup
     entity = next(e for e, t in ENTITY_TABLES.items() if t is table)
     lookup = table.c[_LOOKUP_COLUMN[entity]]
-    values = candidates[lookup.name].drop_duplicates().tolist()
+    # Lead with source_system where the key has it, so the lookup walks the primary key's index.
+    groups = candidates.groupby("source_system") if "source_system" in keys else [(None, candidates)]
     rows = []
-    for start in range(0, len(values), _LOOKUP_CHUNK):
-        chunk = values[start:start + _LOOKUP_CHUNK]
-        rows += conn.execute(
-            select(*[table.c[k] for k in keys], table.c.version, table.c.payload_sha256).where(lookup.in_(chunk))
-        ).all()
+    for system, group in groups:
+        values = group[lookup.name].drop_duplicates().tolist()
+        for start in range(0, len(values), _LOOKUP_CHUNK):
+            query = select(*[table.c[k] for k in keys], table.c.version, table.c.payload_sha256).where(
+                lookup.in_(values[start:start + _LOOKUP_CHUNK])
+            )
+            if system is not None:
+                query = query.where(table.c.source_system == system)
+            rows += conn.execute(query).all()
     stored = pd.DataFrame(rows, columns=columns)
-    if len(keys) > 1 and not stored.empty:  # other key columns: keep exact matches only
+    if len(keys) > 2 and not stored.empty:  # steps: keep exact key matches only
         stored = stored.merge(candidates[keys].drop_duplicates(), on=keys, how="inner")
     return stored
 
