@@ -86,7 +86,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("status", help="per source and per package: state, counts, cursors, verdicts")
     p.add_argument("--format", choices=("json", "table"), default="table")
+    p.add_argument("--as-of", type=parse_instant, default=None,
+                   help="count the 7 days up to this instant (RFC 3339 with offset; default: now)")
     p.set_defaults(handler=commands.cmd_status)
+
+    batches = sub.add_parser("batches", help="batches held by data quality checks").add_subparsers(
+        dest="action", required=True, parser_class=_Parser)
+    p = batches.add_parser("list", help="batches held by a blocking data quality check, with the reason")
+    _format_option(p)
+    p.add_argument("--all", action="store_true", help="include holds released and loaded since")
+    p.set_defaults(handler=commands.cmd_batches_list)
+    p = batches.add_parser("release", help="let a held batch load once on the next run, its blocking checks waived")
+    p.add_argument("batch_id", type=int)
+    p.add_argument("--by", required=True, help="who decides")
+    p.add_argument("--reason", required=True, help="why")
+    p.set_defaults(handler=commands.cmd_batches_release)
 
     quarantine = sub.add_parser("quarantine", help="quarantined records").add_subparsers(
         dest="action", required=True, parser_class=_Parser)

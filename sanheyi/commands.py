@@ -52,11 +52,41 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     from sanheyi.status import collect_status, format_status
 
-    status = collect_status(settings)
+    status = collect_status(settings, args.as_of)
     if args.format == "json":
         print_json(status)
     else:
         print(format_status(status))
+    return 0
+
+
+def cmd_batches_list(args: argparse.Namespace, settings: Settings) -> int:
+    from sanheyi.quality import list_held_batches
+
+    holds = list_held_batches(settings, include_loaded=args.all)
+    if args.format == "json":
+        print_json(holds)
+        return 0
+    rows = [
+        [h["batch_id"], h["source_system"], h["entity"], h["origin"], h["status"], h["held_at"][:16],
+         "; ".join(r["check"] for r in h["reason"]),
+         h["reason"][0]["message_zh"] if h["reason"] else ""]
+        for h in holds
+    ]
+    print(render_table(["批次 batch", "来源 source", "实体 entity", "位置 origin", "状态 status", "暂停于 held at",
+                        "检查 checks", "说明 message"], rows))
+    print(f"{sum(h['status'] == 'HELD' for h in holds)} batch(es) held; release one with "
+          "`sanheyi batches release BATCH_ID --by NAME --reason TEXT`")
+    return 0
+
+
+def cmd_batches_release(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime
+
+    from sanheyi.quality import release_batch
+
+    print(release_batch(settings, args.batch_id, by=args.by, reason=args.reason,
+                        now=datetime.now(UTC).astimezone()))
     return 0
 
 

@@ -47,6 +47,9 @@ def run_cycle(settings: Settings, as_of: datetime, *, stages: Sequence[str] | No
         from sanheyi.reporting import render_month_report
 
         result.report_files = render_month_report(settings, as_of)
+    from sanheyi.status import publish
+
+    publish(settings, as_of)  # reports/status.html and reports/data_docs/, after every run
     return result
 
 
@@ -66,6 +69,9 @@ def describe_ingest(summary: IngestSummary) -> str:
             rows))
     else:
         lines.append("no new data in any source")
+    for held in summary.held:
+        lines.append(f"HELD batch {held.batch_id} {held.source_system}/{held.entity} {Path(held.origin).name}: "
+                     f"{held.reason} (sanheyi batches list | release)")
     for name, reason in summary.rejected_files:
         lines.append(f"rejected file {name}: {reason}")
     for system, message in summary.failed_sources:

@@ -56,9 +56,16 @@ def _context() -> tuple[Any, dict[str, Any]]:
     if "definitions" not in _state:
         os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # nothing may leave this machine
         import great_expectations as gx
-        from great_expectations.data_context.types.base import ProgressBarsConfig
+        from great_expectations.data_context.types.base import (
+            DataContextConfig,
+            InMemoryStoreBackendDefaults,
+            ProgressBarsConfig,
+        )
 
-        context = gx.get_context(mode="ephemeral")
+        # in-memory stores and no Data Docs site of its own (the hub renders its pages from the warehouse)
+        config = DataContextConfig(store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+                                   analytics_enabled=False)
+        context = gx.get_context(mode="ephemeral", project_config=config)
         context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
         source = context.data_sources.add_pandas("sanheyi_batches")
         definitions = {}
@@ -211,7 +218,9 @@ def _failure(spec: CheckSpec, result: Any, expected: str, now: datetime, new_val
                 zh += "，批次暂停入库，请与报送单位核实后放行"
                 en += "; the batch is held: check with the sender, then release it"
     elif spec.kind in ("future", "stale"):
-        observed = _json_value(r.get("observed_value"))
+        newest = r.get("observed_value")
+        # in the offset of the run's instant, so both times in the message read alike
+        observed = _json_value(pd.Timestamp(newest).tz_convert(now.tzinfo) if newest is not None else None)
         if spec.kind == "future":
             zh = f"最新 updated_at 为 {observed}，晚于运行时刻 {now.isoformat()}：来源时钟或导出有误，批次暂停入库"
             en = (f"newest updated_at {observed} is after the run's instant {now.isoformat()}: the source's clock "

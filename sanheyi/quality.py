@@ -1,0 +1,181 @@
+"""Batch-level data quality in the pipeline: history from the warehouse, the suite run, holds and releases.
+
+``store_batch`` (sanheyi/ingest.py) calls :func:`open_hold`, :func:`check`, then either
+:func:`hold_batch` (a blocking check failed: nothing of the batch is loaded) or :func:`record` inside
+the batch's own transaction. Only batches read from a source are checked; re-loads of held steps and
+quarantine replays were checked when they first arrived.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from connectors.base import RecordBatch
+from sanheyi.settings import Settings
+from validators import ValidationOutcome
+from validators.expectations import BLOCK, BatchHistory, QualityResult, Thresholds, check_batch
+from warehouse.batches import BatchCounts, close_batch, open_batch
+from warehouse.quality_store import (
+    BATCH_HELD,
+    HELD,
+    HoldRow,
+    add_hold,
+    find_hold,
+    list_holds,
+    mark_hold_loaded,
+    recent_checked_batches,
+    record_verdict,
+    release_hold,
+    remember_values,
+    seen_values,
+)
+
+log = logging.getLogger(__name__)
+
+THRESHOLDS = Thresholds()
+
+
+def applies(batch: RecordBatch) -> bool:
+    """Batches read from a source carry the cursor to commit after them; internal re-loads carry none."""
+    return batch.next_cursor is not None
+
+
+def content_sha256(batch: RecordBatch, file_sha: str | None) -> str:
+    """What a hold names: the whole file (it stays in the inbox), or the records of an interface page."""
+    if file_sha is not None:
+        return file_sha
+    digest = hashlib.sha256()
+    for raw in batch.raw:
+        digest.update(raw.encode("utf-8"))
+        digest.update(b"\n")
+    for line in batch.unparsed:
+        digest.update(line.raw.encode("utf-8", "replace"))
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def whole_origin(batch: RecordBatch) -> bool:
+    """The batch is a whole file (a file read in one chunk); interface pages and chunks are parts."""
+    if batch.file_path is None or not batch.is_last_of_file or batch.next_cursor is None:
+        return False
+    return int(batch.next_cursor.get("position", -1)) == batch.received
+
+
+def open_hold(engine: Engine, batch: RecordBatch, file_sha: str | None) -> HoldRow | None:
+    """The hold on this batch's content that is not loaded yet (HELD: skip it; RELEASED: load it)."""
+    with engine.connect() as conn:
+        return find_hold(conn, batch.source_system, content_sha256(batch, file_sha))
+
+
+def history(conn: Connection, source_system: str, entity: str, limits: Thresholds = THRESHOLDS) -> BatchHistory:
+    """What earlier checked batches of this source and entity looked like, as plain data."""
+    recent = recent_checked_batches(conn, source_system, entity, limits.history_batches)
+    volumes = tuple(b["received"] for b in recent if (b["summary"].get("observed") or {}).get("whole_origin"))
+    null_fractions: dict[str, list[float]] = {}
+    for b in recent:
+        for column, share in ((b["summary"].get("observed") or {}).get("null_fraction") or {}).items():
+            null_fractions.setdefault(column, []).append(float(share))
+    return BatchHistory(
+        volumes=volumes,
+        null_fractions={column: tuple(values) for column, values in null_fractions.items()},
+        seen_values=seen_values(conn, source_system, entity),
+        earlier_batches=len(recent),
+    )
+
+
+def check(engine: Engine, batch: RecordBatch, outcome: ValidationOutcome, *, now: datetime,
+          release: HoldRow | None) -> QualityResult:
+    with engine.connect() as conn:
+        past = history(conn, batch.source_system, batch.entity)
+    result = check_batch(outcome, history=past, now=now, unparsed=len(batch.unparsed),
+                         whole_origin=whole_origin(batch), released=release is not None, thresholds=THRESHOLDS)
+    log.info("data quality %s %s/%s %s: %s in %.2f s%s", result.verdict, batch.source_system, batch.entity,
+             batch.origin, f"{len(result.failures)} failed check(s)", result.seconds,
+             f" ({result.reason()})" if result.failures else "")
+    return result
+
+
+def _summary(result: QualityResult, release: HoldRow | None) -> dict[str, Any]:
+    summary = result.summary()
+    if release is not None:
+        summary["released"] = {"hold_batch_id": release.batch_id, "by": release.released_by,
+                               "reason": release.release_reason,
+                               "at": release.released_at.isoformat() if release.released_at else None}
+    return summary
+
+
+def record(conn: Connection, batch: RecordBatch, batch_id: int, result: QualityResult, release: HoldRow | None,
+           *, now: datetime) -> None:
+    """In the batch's transaction: the verdict, the values now seen, and the end of a released hold."""
+    record_verdict(conn, batch_id, result.verdict, _summary(result, release))
+    remember_values(conn, batch.source_system, batch.entity, result.seen_values, batch_id, now)
+    if release is not None and (batch.file_path is None or batch.is_last_of_file):
+        mark_hold_loaded(conn, release.batch_id, batch_id, now)
+
+
+def hold_batch(engine: Engine, batch: RecordBatch, result: QualityResult, file_sha: str | None, *, cycle_id: str,
+               now: datetime) -> int:
+    """Record a blocked batch as HELD_GE with its counts (every record held) and nothing else of it."""
+    received = batch.received
+    reason = [{"check": f.check, "message_zh": f.message_zh, "message_en": f.message_en}
+              for f in result.blocking_failures()]
+    with engine.begin() as conn:
+        batch_id = open_batch(conn, cycle_id=cycle_id, source_system=batch.source_system, entity=batch.entity,
+                              origin=batch.origin, started_at=now, origin_sha256=file_sha)
+        close_batch(conn, batch_id, BatchCounts(received, 0, 0, 0, 0, received), finished_at=now,
+                    max_updated_at=None, status=BATCH_HELD)
+        record_verdict(conn, batch_id, BLOCK, _summary(result, None))
+        add_hold(conn, batch_id, source_system=batch.source_system, entity=batch.entity, origin=batch.origin,
+                 content_sha256=content_sha256(batch, file_sha), reason=reason, at=now)
+    return batch_id
+
+
+# --- the data engineer's side: sanheyi batches list / release ------------------------------------------
+
+
+def _hold_json(hold: HoldRow) -> dict[str, Any]:
+    return {
+        "batch_id": hold.batch_id, "source_system": hold.source_system, "entity": hold.entity,
+        "origin": hold.origin, "status": hold.status, "held_at": hold.held_at.isoformat(),
+        "reason": hold.reason, "released_by": hold.released_by, "release_reason": hold.release_reason,
+        "released_at": hold.released_at.isoformat() if hold.released_at else None,
+        "loaded_batch_id": hold.loaded_batch_id,
+    }
+
+
+def list_held_batches(settings: Settings, *, include_loaded: bool = False) -> list[dict[str, Any]]:
+    """Batches held by a blocking check (and, with ``include_loaded``, those released and loaded since)."""
+    from sanheyi.pipeline import require_initialised, warehouse_engine
+
+    require_initialised(settings)
+    engine = warehouse_engine(settings)
+    try:
+        with engine.connect() as conn:
+            return [_hold_json(h) for h in list_holds(conn, include_loaded=include_loaded)]
+    finally:
+        engine.dispose()
+
+
+def release_batch(settings: Settings, batch_id: int, *, by: str, reason: str, now: datetime) -> str:
+    from sanheyi.pipeline import require_initialised, warehouse_engine
+
+    require_initialised(settings)
+    engine = warehouse_engine(settings)
+    try:
+        with engine.begin() as conn:
+            hold = release_hold(conn, batch_id, by=by, reason=reason, at=now)
+    finally:
+        engine.dispose()
+    log.info("batch %s released by %s", batch_id, by, extra={"batch_id": batch_id})
+    return (f"batch {hold.batch_id} ({hold.source_system}/{hold.entity} {hold.origin}) released by {by}: "
+            "the next run loads it once, its blocking checks waived")
+
+
+def is_held(hold: HoldRow) -> bool:
+    """Still held: skip the batch (a released hold loads it)."""
+    return hold.status == HELD
