@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from schemas.standard import ENTITIES
+from schemas.standard import ENTITIES, KEY_FIELDS
 from validators.expectations.model import (
     BLOCK,
     PASS,
@@ -184,59 +184,55 @@ def _parameters(
     return params, skipped, expected
 
 
-def _json_value(value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, pd.Timestamp | datetime):
-        return value.isoformat()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
+def _failure(entity: str, spec: CheckSpec, frame: pd.DataFrame, history: BatchHistory, expected: str,
+             now: datetime) -> CheckFailure:
+    """Describe one failed expectation in Chinese and English (codes and counts only).
 
-
-def _failure(spec: CheckSpec, result: Any, expected: str, now: datetime, new_values: list[str]) -> CheckFailure:
-    """Describe one failed expectation in Chinese and English (codes and counts only)."""
-    r = result.result or {}
+    The suite runs with ``BOOLEAN_ONLY`` results (the cheapest); the few failed checks of a batch are
+    described from the same frame here.
+    """
+    kept = frame[frame[OUTCOME_COLUMN] != "quarantined"]
     observed: Any
     if spec.kind == "volume":
-        observed = _json_value(r.get("observed_value"))
+        observed = len(frame)
         zh = f"记录数骤降：本批 {observed} 条（应 {expected}）"
         en = f"sudden drop in volume: {observed} records (expected {expected})"
-    elif spec.kind in ("quarantine_rate", "duplicates"):
-        count, total = int(r.get("unexpected_count") or 0), int(r.get("element_count") or 0)
+    elif spec.kind == "quarantine_rate":
+        count, total = int((frame[OUTCOME_COLUMN] == "quarantined").sum()), len(frame)
         share = count / total if total else 0.0
         observed = {"records": count, "of": total, "share": round(share, 4)}
-        if spec.kind == "duplicates":
-            zh = f"批内同键同版本重复记录 {count} 条，占 {share:.0%}"
-            en = f"{count} records ({share:.0%}) repeat a key and version within the batch"
-        else:
-            zh = f"隔离记录 {count} 条，占 {share:.0%}（应 {expected}）"
-            en = f"{count} of {total} records ({share:.0%}) quarantined (expected {expected})"
-            if spec.severity == SEVERITY_BLOCK:
-                zh += "，批次暂停入库，请与报送单位核实后放行"
-                en += "; the batch is held: check with the sender, then release it"
+        zh = f"隔离记录 {count} 条，占 {share:.0%}（应 {expected}）"
+        en = f"{count} of {total} records ({share:.0%}) quarantined (expected {expected})"
+        if spec.severity == SEVERITY_BLOCK:
+            zh += "，批次暂停入库，请与报送单位核实后放行"
+            en += "; the batch is held: check with the sender, then release it"
+    elif spec.kind == "duplicates":
+        count = int(kept.duplicated([*KEY_FIELDS[entity], "version"], keep=False).sum())
+        share = count / len(kept) if len(kept) else 0.0
+        observed = {"records": count, "of": len(kept), "share": round(share, 4)}
+        zh = f"批内同键同版本重复记录 {count} 条，占 {share:.0%}"
+        en = f"{count} records ({share:.0%}) repeat a key and version within the batch"
     elif spec.kind in ("future", "stale"):
-        newest = r.get("observed_value")
+        newest = kept["updated_at"].max()
         # in the offset of the run's instant, so both times in the message read alike
-        observed = _json_value(pd.Timestamp(newest).tz_convert(now.tzinfo) if newest is not None else None)
+        observed = None if pd.isna(newest) else pd.Timestamp(newest).tz_convert(now.tzinfo).isoformat()
         if spec.kind == "future":
             zh = f"最新 updated_at 为 {observed}，晚于运行时刻 {now.isoformat()}：来源时钟或导出有误，批次暂停入库"
             en = (f"newest updated_at {observed} is after the run's instant {now.isoformat()}: the source's clock "
                   "or export is wrong; the batch is held")
         else:
-            zh = f"最新 updated_at 为 {observed}，已超过 30 天：是否为旧的导出？"
+            zh = f"最新 updated_at 为 {observed}，早于 {expected}：是否为旧的导出？"
             en = f"newest updated_at {observed} (expected {expected}): an old export?"
     elif spec.kind == "new_value":
-        values = new_values[:20]
-        observed = {"new_values": values, "records": int(r.get("unexpected_count") or 0)}
-        zh = f"{spec.column} 出现该来源从未报送过的代码：{', '.join(values)}（{observed['records']} 条）"
-        en = (f"{spec.column}: value(s) never sent by this source before: {', '.join(values)} "
+        seen = history.seen_values.get(spec.column or "", frozenset())
+        column = kept[spec.column].dropna().astype(str)
+        new = sorted(set(column.unique()) - set(seen))
+        observed = {"new_values": new[:20], "records": int(column.isin(new).sum())}
+        zh = f"{spec.column} 出现该来源从未报送过的代码：{', '.join(new[:20])}（{observed['records']} 条）"
+        en = (f"{spec.column}: value(s) never sent by this source before: {', '.join(new[:20])} "
               f"({observed['records']} records)")
     else:  # null_rate
-        filled = r.get("observed_value")
-        empty = None if filled is None else round(1.0 - float(filled), 4)
+        empty = round(float(kept[spec.column].isna().mean()), 4) if len(kept) else None
         observed = {"empty_share": empty}
         shown = "?" if empty is None else f"{empty:.0%}"
         zh = f"{spec.column} 为空的比例 {shown}（应 {expected}）"
@@ -273,7 +269,7 @@ def check_batch(
         _, definitions = _context()
         result = definitions[entity].run(
             batch_parameters={"dataframe": frame}, expectation_parameters=params,
-            result_format={"result_format": "SUMMARY", "partial_unexpected_count": 20},
+            result_format="BOOLEAN_ONLY",
         )
     by_name = {spec.name: spec for spec in specs}
     failures: list[CheckFailure] = []
@@ -285,11 +281,7 @@ def check_batch(
         if item.exception_info and item.exception_info.get("raised_exception"):
             skipped[spec.name] = "the check could not be computed on this batch"
             continue
-        new_values: list[str] = []
-        if spec.kind == "new_value":
-            seen = history.seen_values.get(spec.column or "", frozenset())
-            new_values = sorted({str(v) for v in frame[spec.column].dropna().unique()} - set(seen))
-        failures.append(_failure(spec, item, expected.get(spec.name, ""), now, new_values))
+        failures.append(_failure(entity, spec, frame, history, expected.get(spec.name, ""), now))
     order = {spec.name: i for i, spec in enumerate(specs)}
     failures.sort(key=lambda f: order[f.check])
     overridden = tuple(f.check for f in failures if f.severity == SEVERITY_BLOCK) if released else ()
