@@ -138,10 +138,12 @@ def write_data_docs(settings: Settings, as_of: datetime | None = None) -> Path:
             holds = list_holds(conn)
     finally:
         engine.dispose()
-    batches = [{**dict(r), "started_at": r["started_at"].isoformat() if r["started_at"] else None} for r in rows]
+    built_at = as_of or datetime.now().astimezone()
+    batches = [{**dict(r), "started_at": r["started_at"].astimezone(built_at.tzinfo).strftime("%Y-%m-%d %H:%M")
+                if r["started_at"] else None} for r in rows]
     hold_rows = [{"batch_id": h.batch_id, "source_system": h.source_system, "entity": h.entity, "origin": h.origin,
                   "status": h.status, "reason": h.reason} for h in holds]
-    built = (as_of or datetime.now().astimezone()).isoformat()
+    built = built_at.isoformat()
     page = settings.reports / "data_docs" / "index.html"
     page.parent.mkdir(parents=True, exist_ok=True)
     temporary = page.with_name(".index.html.tmp")

@@ -8,6 +8,7 @@ import contextlib
 import io
 import json
 import logging
+import shutil
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -168,3 +169,17 @@ def test_no_personal_data_in_logs_reports_or_pages(cycle: Cycle) -> None:
         carried = "".join(archive.read(n).decode("utf-8", "replace") for n in archive.namelist())
     assert any(v in carried for v in cycle.personal["applicant_id_no"])
     assert any(v in carried for v in cycle.personal["content"])
+
+
+def test_a_system_that_never_applied_shows_its_waiting_files(cycle: Cycle, examples_dir: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    folder = cycle.home / "inbox" / "SELF_GA"
+    shutil.copytree(examples_dir / "inbox" / "SELF_GA", folder)
+    try:
+        sources = {s["system_code"]: s for s in status_json(capsys)["sources"]}
+    finally:
+        shutil.rmtree(folder)
+    waiting = sources["SELF_GA"]
+    assert (waiting["kind"], waiting["state"], waiting["read_each_cycle"]) == ("unregistered", None, False)
+    assert waiting["waiting"] == {"files": 2, "records": 8 + 20}
+    assert waiting["last_batch"] is None and waiting["last_7_days"]["received"] == 0
