@@ -1,5 +1,5 @@
 """Reports for supervision staff: the current month's report whenever the events changed, and the
-closed month's report on the first day of each month."""
+closed month's report on the first day of each month; then the status and data quality pages."""
 
 from __future__ import annotations
 
@@ -26,7 +26,14 @@ def sanheyi_reports():
 
         return [str(path) for path in render_month_report(load_settings(), as_of_from(context))]
 
-    render_reports()
+    @task
+    def publish_status_pages(**context) -> list[str]:
+        from sanheyi.settings import load_settings
+        from sanheyi.status import publish
+
+        return [str(path) for path in publish(load_settings(), as_of_from(context))]
+
+    render_reports() >> publish_status_pages()
 
 
 sanheyi_reports()

@@ -180,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("sanheyi: interrupted", file=sys.stderr)
         return 1
     except Exception as exc:  # a bug: one line for the user, the trace in the log
-        logging.getLogger("sanheyi").exception("unexpected failure")
+        logging.getLogger("sanheyi").exception("unexpected failure", extra={"file_only": True})
         print(f"sanheyi: unexpected failure ({type(exc).__name__}); see the log in SANHEYI_HOME/logs", file=sys.stderr)
         return 1
 

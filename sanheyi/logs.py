@@ -68,6 +68,18 @@ class ContextFilter(logging.Filter):
         return True
 
 
+class _OneLineFormatter(logging.Formatter):
+    """The operator's terminal gets one line per event; tracebacks go to the log file only."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        saved = record.exc_info, record.exc_text, record.stack_info
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        try:
+            return super().format(record)
+        finally:
+            record.exc_info, record.exc_text, record.stack_info = saved
+
+
 def configure_logging(*, verbose: bool = False, log_dir: Path | None = None) -> None:
     """stderr for the operator (warnings, or progress with --verbose) and a file under the home."""
     root = logging.getLogger()
@@ -77,7 +89,9 @@ def configure_logging(*, verbose: bool = False, log_dir: Path | None = None) -> 
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s%(context)s: %(message)s")
     console = logging.StreamHandler()
     console.setLevel(logging.INFO if verbose else logging.WARNING)
-    console.setFormatter(fmt)
+    console.setFormatter(_OneLineFormatter(fmt._fmt))
+    # ``extra={"file_only": True}``: for the log file (e.g. a traceback the CLI sums up in one line)
+    console.addFilter(lambda record: not getattr(record, "file_only", False))
     handlers: list[logging.Handler] = [console]
     log_dir = log_dir or Path(os.environ.get("SANHEYI_HOME") or "var") / "logs"
     if log_dir.is_dir():

@@ -13,7 +13,7 @@ from sanheyi.errors import NotInitialisedError
 from sanheyi.ingest import IngestSummary, Source, ingest_sources, unified_source
 from sanheyi.settings import Settings, load_settings, write_default_config
 from warehouse.db import make_engine
-from warehouse.migrations import upgrade_to_head
+from warehouse.migrations import is_up_to_date, upgrade_to_head
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +52,20 @@ def require_initialised(settings: Settings) -> None:
         )
 
 
+_CHECKED_URLS: set[str] = set()
+
+
 def warehouse_engine(settings: Settings) -> Engine:
-    return make_engine(settings.warehouse_url)
+    """An engine on the warehouse, which must carry the newest schema (checked once per process)."""
+    engine = make_engine(settings.warehouse_url)
+    if settings.warehouse_url not in _CHECKED_URLS:
+        if not is_up_to_date(engine):
+            engine.dispose()
+            raise NotInitialisedError(
+                "仓库结构不是最新版本 / the warehouse schema is not the current one: run `sanheyi init` to migrate it"
+            )
+        _CHECKED_URLS.add(settings.warehouse_url)
+    return engine
 
 
 def new_cycle_id(as_of: datetime) -> str:
