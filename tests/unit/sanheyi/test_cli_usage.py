@@ -61,3 +61,14 @@ def test_period_the_wrong_way_round(home: Path, capsys) -> None:
     assert main(["init"]) == 0
     assert main(["report", "--from", "2026-10-31", "--to", "2026-10-01"]) == 2
     assert "after --to" in capsys.readouterr().err
+
+
+def test_an_old_warehouse_schema_asks_for_init(home: Path, capsys) -> None:
+    import sqlite3
+
+    assert main(["init"]) == 0
+    with sqlite3.connect(home / "warehouse.sqlite") as db:
+        db.execute("UPDATE alembic_version SET version_num = 'older'")
+    assert main(["quarantine", "list"]) == 1
+    err = capsys.readouterr().err
+    assert "schema" in err and "sanheyi init" in err and err.count("\n") == 1
