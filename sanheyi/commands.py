@@ -34,7 +34,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     if args.format == "json":
         print(json.dumps(stats, ensure_ascii=False, indent=1))
     else:
-        from supervision.statistics import format_statistics_table
+        from supervision.table import format_statistics_table
 
         print(format_statistics_table(stats))
     return 0
