@@ -6,10 +6,6 @@ import time: settings are read inside tasks.
 
 from __future__ import annotations
 
-import json
-import logging
-import os
-import urllib.request
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -22,34 +18,21 @@ EXCHANGE = Asset("sanheyi://exchange/changzhou_packages", group="sanheyi")
 
 START_DATE = datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=8)))
 
-log = logging.getLogger("sanheyi.airflow")
-
 
 class HubFailureNotifier(BaseNotifier):
-    """Tells the data engineers about a failed task: always in the log; also to a webhook when
-    ``SANHEYI_ALERT_WEBHOOK`` is set (e.g. the office's chat robot)."""
+    """Tells the data engineers about a failed task, through ``sanheyi.alerts`` (log, webhook)."""
 
     template_fields = ()
 
     def notify(self, context: Any) -> None:
+        from sanheyi.alerts import send_alert
+
         ti = context.get("ti") or context.get("task_instance")
-        dag_id = getattr(ti, "dag_id", "?")
-        task_id = getattr(ti, "task_id", "?")
         exception = context.get("exception")
         # Only the exception's class and the hub's own one-line message: never a record.
         message = getattr(exception, "message", None) or type(exception).__name__
-        text = f"三合一数据枢纽任务失败 / hub task failed: {dag_id}.{task_id}: {message}"
-        log.error(text)
-        webhook = os.environ.get("SANHEYI_ALERT_WEBHOOK")
-        if webhook:
-            request = urllib.request.Request(  # noqa: S310 - an operator-configured https URL
-                webhook, data=json.dumps({"text": text}, ensure_ascii=False).encode("utf-8"),
-                headers={"Content-Type": "application/json"}, method="POST",
-            )
-            try:
-                urllib.request.urlopen(request, timeout=10).close()  # noqa: S310
-            except OSError as exc:
-                log.error("alert webhook failed: %s", type(exc).__name__)
+        send_alert(f"三合一数据枢纽任务失败 / hub task failed: {getattr(ti, 'dag_id', '?')}."
+                   f"{getattr(ti, 'task_id', '?')}: {message}")
 
 
 def default_args(*, timeout_minutes: int = 60) -> dict[str, Any]:

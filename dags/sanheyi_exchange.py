@@ -3,7 +3,9 @@ receipts. Building is idempotent (a retry rebuilds the same bytes, never a secon
 
 from __future__ import annotations
 
-from airflow.sdk import dag, task
+from datetime import timedelta
+
+from airflow.sdk import DeadlineAlert, DeadlineReference, SyncCallback, dag, task
 from sanheyi_dag_support import EXCHANGE, START_DATE, SUPERVISION, as_of_from, default_args
 
 
@@ -14,6 +16,9 @@ from sanheyi_dag_support import EXCHANGE, START_DATE, SUPERVISION, as_of_from, d
     max_active_runs=1,
     default_args=default_args(timeout_minutes=60),
     tags=["sanheyi", "exchange"],
+    # a run still going after an hour means delivery or the prefecture's side is stuck
+    deadline=DeadlineAlert(reference=DeadlineReference.DAGRUN_QUEUED_AT, interval=timedelta(hours=1),
+                           callback=SyncCallback("sanheyi.alerts.exchange_run_late")),
     doc_md=__doc__,
 )
 def sanheyi_exchange():
@@ -38,7 +43,12 @@ def sanheyi_exchange():
         from sanheyi.exchange_stage import process_receipts
         from sanheyi.settings import load_settings
 
-        return process_receipts(load_settings(), as_of_from(context))
+        summary = process_receipts(load_settings(), as_of_from(context))
+        if "no receipt after" in summary or "refused" in summary:
+            from sanheyi.alerts import send_alert
+
+            send_alert(f"常州回执异常 / Changzhou receipts need attention: {summary}")
+        return summary
 
     deliver(build_package()) >> collect_receipts()
 

@@ -1,0 +1,33 @@
+"""Alerts to the data engineers: always a log line; also a webhook (e.g. the office's chat robot)
+when ``SANHEYI_ALERT_WEBHOOK`` is set. Used by the Airflow notifier and deadline callbacks."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import urllib.request
+
+log = logging.getLogger("sanheyi.alerts")
+
+
+def send_alert(text: str) -> None:
+    """Raise an alert; ``text`` must hold no personal data (only codes, ids, counts)."""
+    log.error(text)
+    webhook = os.environ.get("SANHEYI_ALERT_WEBHOOK")
+    if not webhook:
+        return
+    request = urllib.request.Request(  # noqa: S310 - an operator-configured URL
+        webhook, data=json.dumps({"text": text}, ensure_ascii=False).encode("utf-8"),
+        headers={"Content-Type": "application/json"}, method="POST",
+    )
+    try:
+        urllib.request.urlopen(request, timeout=10).close()  # noqa: S310
+    except OSError as exc:
+        log.error("alert webhook failed: %s", type(exc).__name__)
+
+
+def exchange_run_late(**_context: object) -> None:
+    """Deadline callback: an exchange run has not finished in time (receipts or delivery stuck)."""
+    send_alert("交换任务超时 / the Changzhou exchange run passed its deadline: check delivery and receipts "
+               "(sanheyi exchange status)")
