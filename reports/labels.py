@@ -5,23 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from schemas.standard import CODELISTS
+
 REPORT_TITLE = "溧阳市行政权力网上公开透明运行 电子监察统计报告"
 PROVISIONAL_MARK = "含推定日历"
 
-POWER_TYPES: dict[str, str] = {
-    "XK": "行政许可",
-    "SP": "非许可审批",
-    "CF": "行政处罚",
-    "QZ": "行政强制",
-    "ZS": "行政征收",
-    "QR": "行政确认",
-    "CJ": "行政裁决",
-    "JC": "行政检查",
-    "GF": "行政给付",
-    "ZY": "行政征用",
-    "JL": "行政奖励",
-    "QT": "其他",
-}
+POWER_TYPES: dict[str, str] = CODELISTS["power_type"]  # in the order of §2
 
 RULES: dict[str, str] = {
     "SX01": "即将到期",

@@ -16,10 +16,8 @@ from reports.render import render_report, report_dir
 from sanheyi.pipeline import require_initialised, warehouse_engine
 from sanheyi.quarantine import list_quarantine
 from sanheyi.settings import Settings
-from sanheyi.supervise import load_supervision_data, supervision_options, work_calendar
+from sanheyi.supervise import supervision_view
 from supervision.deadlines import case_deadlines
-from supervision.events import compute_events
-from supervision.statistics import compute_statistics
 from warehouse.tables import fct_case, fct_case_step, fct_complaint
 
 SHANGHAI = timezone(timedelta(hours=8))
@@ -90,18 +88,11 @@ def _data_cutoff(settings: Settings) -> str:
 
 
 def build_bundle(settings: Settings, period_from: date, period_to: date, as_of: datetime) -> dict:
-    engine = warehouse_engine(settings)
-    try:
-        data = load_supervision_data(engine)
-    finally:
-        engine.dispose()
-    calendar = work_calendar(settings)
-    options = supervision_options(settings)
-    events = compute_events(data, as_of, calendar, options)
-    statistics = compute_statistics(data, events, period_from, period_to, as_of, calendar, options)
-    before_from, before_to = previous_period(period_from, period_to)
-    previous = compute_statistics(data, events, before_from, before_to, as_of, calendar, options)
-    deadlines = case_deadlines(data, as_of, calendar, options)
+    view = supervision_view(settings, as_of)
+    data, events = view.data, view.events
+    statistics = view.statistics(period_from, period_to)
+    previous = view.statistics(*previous_period(period_from, period_to))
+    deadlines = case_deadlines(data, as_of, view.calendar, view.options)
     quarantine = [
         {"source_system": q["source_system"], "entity": q["entity"], "record_key": q["record_key"],
          "origin": f"{Path(q['origin']).name}:{q['line_no'] or ''}",

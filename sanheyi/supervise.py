@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 
 import pandas as pd
@@ -92,8 +93,24 @@ def supervise_stage(settings: Settings, as_of: datetime) -> dict:
     }
 
 
-def statistics_for(settings: Settings, period_from: date, period_to: date, as_of: datetime) -> dict:
-    """§7 statistics for a period as of ``as_of`` (events recomputed for that instant)."""
+@dataclass(frozen=True)
+class SupervisionView:
+    """The warehouse's records with the events that hold as of one instant: what statistics and
+    reports are computed from."""
+
+    data: SupervisionData
+    events: pd.DataFrame
+    calendar: WorkCalendar
+    options: SupervisionSettings
+    as_of: datetime
+
+    def statistics(self, period_from: date, period_to: date) -> dict:
+        return compute_statistics(self.data, self.events, period_from, period_to, self.as_of, self.calendar,
+                                  self.options)
+
+
+def supervision_view(settings: Settings, as_of: datetime) -> SupervisionView:
+    """Read the warehouse and compute the events as of ``as_of`` (a pure function of both)."""
     require_initialised(settings)
     engine = warehouse_engine(settings)
     try:
@@ -102,5 +119,13 @@ def statistics_for(settings: Settings, period_from: date, period_to: date, as_of
         engine.dispose()
     calendar = work_calendar(settings)
     options = supervision_options(settings)
-    events = compute_events(data, as_of, calendar, options)
-    return compute_statistics(data, events, period_from, period_to, as_of, calendar, options)
+    return SupervisionView(data, compute_events(data, as_of, calendar, options), calendar, options, as_of)
+
+
+def statistics_for(settings: Settings, period_from: date, period_to: date, as_of: datetime) -> dict:
+    """§7 statistics for a period as of ``as_of`` (events recomputed for that instant)."""
+    if period_from > period_to:
+        from sanheyi.errors import UsageError
+
+        raise UsageError(f"--from {period_from} is after --to {period_to}")
+    return supervision_view(settings, as_of).statistics(period_from, period_to)

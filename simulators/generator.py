@@ -33,6 +33,7 @@ from typing import NamedTuple
 import numpy as np
 
 from schemas.errors import FatalError
+from schemas.standard import FIELD_ORDER, KEY_FIELDS
 from simulators import pools
 from simulators.idnumbers import ORG_BODY_ALPHABET, make_uscc, ric_batch, uscc_batch
 
@@ -47,89 +48,13 @@ CHANNELS = ("1", "2", "3", "4", "9")
 COMPLAINT_RESULTS = ("SUBSTANTIATED", "PARTIAL", "UNFOUNDED")
 ENTITIES = ("department", "power_item", "case", "case_step", "complaint")
 
-DEPARTMENT_FIELDS = ("dept_code", "name", "source_system", "version", "updated_at")
-POWER_ITEM_FIELDS = (
-    "power_code",
-    "name",
-    "power_type",
-    "dept_code",
-    "legal_basis",
-    "legal_limit",
-    "promised_limit",
-    "time_unit",
-    "fee",
-    "penalty_min",
-    "penalty_max",
-    "flow",
-    "state",
-    "source_system",
-    "version",
-    "updated_at",
-)
-CASE_FIELDS = (
-    "source_system",
-    "case_id",
-    "power_code",
-    "dept_code",
-    "applicant_type",
-    "applicant_name",
-    "applicant_id_type",
-    "applicant_id_no",
-    "channel",
-    "received_at",
-    "promised_limit",
-    "status",
-    "finished_at",
-    "result",
-    "result_note",
-    "fee_paid",
-    "relief_reason",
-    "penalty_amount",
-    "satisfaction",
-    "version",
-    "updated_at",
-)
-CASE_STEP_FIELDS = (
-    "source_system",
-    "case_id",
-    "step_no",
-    "step_code",
-    "handler_id",
-    "handler_name",
-    "started_at",
-    "finished_at",
-    "opinion",
-    "version",
-    "updated_at",
-)
-COMPLAINT_FIELDS = (
-    "complaint_id",
-    "case_source_system",
-    "case_id",
-    "dept_code",
-    "received_at",
-    "status",
-    "closed_at",
-    "result",
-    "content",
-    "source_system",
-    "version",
-    "updated_at",
-)
-FIELDS = {
-    "department": DEPARTMENT_FIELDS,
-    "power_item": POWER_ITEM_FIELDS,
-    "case": CASE_FIELDS,
-    "case_step": CASE_STEP_FIELDS,
-    "complaint": COMPLAINT_FIELDS,
-}
-KEY_FIELDS = {
-    "department": ("dept_code",),
-    "power_item": ("power_code",),
-    "case": ("source_system", "case_id"),
-    "case_step": ("source_system", "case_id", "step_no"),
-    "complaint": ("complaint_id",),
-}
+# The standard's field order and keys (the schemas are the single source of them).
+FIELDS = FIELD_ORDER
+DEPARTMENT_FIELDS = FIELD_ORDER["department"]
+POWER_ITEM_FIELDS = FIELD_ORDER["power_item"]
+CASE_FIELDS = FIELD_ORDER["case"]
+CASE_STEP_FIELDS = FIELD_ORDER["case_step"]
+COMPLAINT_FIELDS = FIELD_ORDER["complaint"]
 INT_FIELDS = frozenset({"promised_limit", "version", "step_no"})
 NULLABLE = {
     "case": frozenset({"finished_at", "result", "result_note", "relief_reason", "penalty_amount", "satisfaction"}),

@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from schemas.standard import FIELD_ORDER
 from supervision.errors import SupervisionInputError
 
 DEPARTMENT_COLUMNS = ("dept_code", "name")
@@ -25,56 +26,9 @@ POWER_ITEM_COLUMNS = (
     "flow",
     "state",
 )
-CASE_COLUMNS = (
-    "source_system",
-    "case_id",
-    "power_code",
-    "dept_code",
-    "applicant_type",
-    "applicant_name",
-    "applicant_id_type",
-    "applicant_id_no",
-    "channel",
-    "received_at",
-    "promised_limit",
-    "status",
-    "finished_at",
-    "result",
-    "result_note",
-    "fee_paid",
-    "relief_reason",
-    "penalty_amount",
-    "satisfaction",
-    "version",
-    "updated_at",
-)
-STEP_COLUMNS = (
-    "source_system",
-    "case_id",
-    "step_no",
-    "step_code",
-    "handler_id",
-    "handler_name",
-    "started_at",
-    "finished_at",
-    "opinion",
-    "version",
-    "updated_at",
-)
-COMPLAINT_COLUMNS = (
-    "complaint_id",
-    "case_source_system",
-    "case_id",
-    "dept_code",
-    "received_at",
-    "status",
-    "closed_at",
-    "result",
-    "content",
-    "source_system",
-    "version",
-    "updated_at",
-)
+CASE_COLUMNS = FIELD_ORDER["case"]
+STEP_COLUMNS = FIELD_ORDER["case_step"]
+COMPLAINT_COLUMNS = FIELD_ORDER["complaint"]
 
 # The columns the engine actually reads; the others may be absent.
 REQUIRED = {

@@ -5,20 +5,9 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
-POWER_TYPE_NAMES = {
-    "XK": "行政许可",
-    "SP": "非许可审批",
-    "CF": "行政处罚",
-    "QZ": "行政强制",
-    "ZS": "行政征收",
-    "QR": "行政确认",
-    "CJ": "行政裁决",
-    "JC": "行政检查",
-    "GF": "行政给付",
-    "ZY": "行政征用",
-    "JL": "行政奖励",
-    "QT": "其他",
-}
+from schemas.standard import CODELISTS
+
+POWER_TYPE_NAMES = CODELISTS["power_type"]  # 行政许可, 非许可审批, ...
 # (key, header); rates print as percentages
 COLUMNS = (
     ("received", "受理"),

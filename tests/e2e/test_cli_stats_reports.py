@@ -9,61 +9,41 @@ import shutil
 from pathlib import Path
 
 import openpyxl
-import pytest
-
-from sanheyi.cli import main
 
 AS_OF = "2026-11-06T18:00:00+08:00"
 
 
-def run_cli(capsys, *args: str) -> tuple[int, str]:
-    capsys.readouterr()
-    code = main(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
-
-
-def stats(capsys, period_from: str, period_to: str, as_of: str = AS_OF) -> dict:
-    code, out = run_cli(capsys, "stats", "--from", period_from, "--to", period_to, "--as-of", as_of,
+def stats(cli, period_from: str, period_to: str, as_of: str = AS_OF) -> dict:
+    code, out = cli("stats", "--from", period_from, "--to", period_to, "--as-of", as_of,
                         "--format", "json")
     assert code == 0, out
     return json.loads(out)
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, examples_dir: Path, capsys) -> Path:
-    home = tmp_path / "home"
-    monkeypatch.setenv("SANHEYI_HOME", str(home))
-    monkeypatch.delenv("SANHEYI_WAREHOUSE_URL", raising=False)
-    assert run_cli(capsys, "init")[0] == 0
-    shutil.copytree(examples_dir / "inbox" / "UNIFIED", home / "inbox" / "UNIFIED", dirs_exist_ok=True)
-    return home
-
-
-def test_the_same_statistics_on_postgresql(tmp_path: Path, monkeypatch, examples_dir: Path, capsys,
+def test_the_same_statistics_on_postgresql(tmp_path: Path, monkeypatch, examples_dir: Path, cli,
                                            pg_warehouse_url: str) -> None:
     home = tmp_path / "pg-home"
     monkeypatch.setenv("SANHEYI_HOME", str(home))
     monkeypatch.setenv("SANHEYI_WAREHOUSE_URL", pg_warehouse_url)
-    assert run_cli(capsys, "init")[0] == 0
+    assert cli("init")[0] == 0
     assert not (home / "warehouse.sqlite").exists()
     shutil.copytree(examples_dir / "inbox" / "UNIFIED", home / "inbox" / "UNIFIED", dirs_exist_ok=True)
-    assert run_cli(capsys, "run", "--as-of", AS_OF, "--stage", "ingest", "--stage", "supervise")[0] == 0
+    assert cli("run", "--as-of", AS_OF, "--stage", "ingest", "--stage", "supervise")[0] == 0
     want = json.loads((examples_dir / "expected" / "statistics_2026-10-01_2026-10-31_unified-only.json")
                       .read_text(encoding="utf-8"))
-    got = stats(capsys, "2026-10-01", "2026-10-31")
+    got = stats(cli, "2026-10-01", "2026-10-31")
     assert {key: got[key] for key in want} == want
-    code, out = run_cli(capsys, "quarantine", "list", "--format", "json")
+    code, out = cli("quarantine", "list", "--format", "json")
     assert len(json.loads(out)) == 30  # the 35 of the examples less the 5 SCOPE ones of SELF_GA
 
 
-def test_report_numbers_are_the_statistics(home: Path, capsys) -> None:
-    assert run_cli(capsys, "run", "--as-of", AS_OF, "--stage", "ingest", "--stage", "supervise")[0] == 0
-    code, out = run_cli(capsys, "report", "--from", "2026-10-01", "--to", "2026-10-31", "--as-of", AS_OF)
+def test_report_numbers_are_the_statistics(examples_home: Path, cli) -> None:
+    assert cli("run", "--as-of", AS_OF, "--stage", "ingest", "--stage", "supervise")[0] == 0
+    code, out = cli("report", "--from", "2026-10-01", "--to", "2026-10-31", "--as-of", AS_OF)
     assert code == 0
     files = [Path(line) for line in out.split()]
     assert sorted(p.suffix for p in files) == [".html", ".pdf", ".xlsx"]
-    figures = stats(capsys, "2026-10-01", "2026-10-31")
+    figures = stats(cli, "2026-10-01", "2026-10-31")
 
     ranking = openpyxl.load_workbook(next(p for p in files if p.suffix == ".xlsx"))["部门排名"]
     header = [cell.value for cell in ranking[2]]
@@ -80,7 +60,8 @@ def test_report_numbers_are_the_statistics(home: Path, capsys) -> None:
     assert "含推定日历" not in html  # October 2026 rests on the official calendar
 
 
-def test_a_deadline_in_an_unofficial_year_is_provisional_until_the_office_enters_it(home: Path, capsys) -> None:
+def test_a_deadline_in_an_unofficial_year_is_provisional_until_the_office_enters_it(examples_home: Path, cli) -> None:
+    home = examples_home
     # a case received in late December: its deadline falls in 2027, which no package covers officially
     case = json.loads((home / "inbox" / "UNIFIED" / "case.20261125a.jsonl").read_text(encoding="utf-8")
                       .splitlines()[1])
@@ -91,10 +72,10 @@ def test_a_deadline_in_an_unofficial_year_is_provisional_until_the_office_enters
     (home / "inbox" / "UNIFIED" / "case.20261228.jsonl").write_text(json.dumps(case, ensure_ascii=False) + "\n",
                                                                    encoding="utf-8")
     as_of = "2027-01-15T09:00:00+08:00"
-    assert run_cli(capsys, "run", "--as-of", as_of, "--stage", "ingest")[0] == 0
-    provisional = stats(capsys, "2026-12-01", "2027-01-15", as_of)
+    assert cli("run", "--as-of", as_of, "--stage", "ingest")[0] == 0
+    provisional = stats(cli, "2026-12-01", "2027-01-15", as_of)
     assert provisional["provisional"] is True
-    code, out = run_cli(capsys, "stats", "--from", "2026-12-01", "--to", "2027-01-15", "--as-of", as_of)
+    code, out = cli("stats", "--from", "2026-12-01", "--to", "2027-01-15", "--as-of", as_of)
     assert "含推定日历" in out
 
     # the State Council's schedule for 2027 is entered: 1 January off, a make-up Saturday in February
@@ -104,5 +85,5 @@ def test_a_deadline_in_an_unofficial_year_is_provisional_until_the_office_enters
         "    notice: 国办发明电〔2026〕示例号\n"
         "    holidays: [2027-01-01, {from: 2027-02-06, to: 2027-02-14}]\n"
         "    workdays: [2027-02-20]\n", encoding="utf-8")
-    official = stats(capsys, "2026-12-01", "2027-01-15", as_of)
+    official = stats(cli, "2026-12-01", "2027-01-15", as_of)
     assert official["provisional"] is False

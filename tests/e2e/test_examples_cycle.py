@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from sanheyi.cli import main
 from sanheyi.settings import load_settings
 from sanheyi.supervise import load_supervision_data, supervision_options, work_calendar
 from supervision.events import compute_events
@@ -22,29 +21,18 @@ AS_OF = "2026-11-06T18:00:00+08:00"
 PERIODS = (("2026-10-01", "2026-10-31"), ("2026-06-01", "2026-11-30"))
 
 
-def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    capsys.readouterr()
-    code = main(list(args))
-    return code, capsys.readouterr().out
-
-
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, examples_dir: Path, capsys) -> Path:
-    home = tmp_path / "home"
-    monkeypatch.setenv("SANHEYI_HOME", str(home))
-    monkeypatch.delenv("SANHEYI_WAREHOUSE_URL", raising=False)
-    assert run_cli(capsys, "init")[0] == 0
-    shutil.copytree(examples_dir / "inbox" / "UNIFIED", home / "inbox" / "UNIFIED", dirs_exist_ok=True)
-    shutil.copytree(examples_dir / "inbox" / "SELF_GA", home / "inbox" / "SELF_GA")
-    return home
+def home(examples_home: Path, examples_dir: Path) -> Path:
+    shutil.copytree(examples_dir / "inbox" / "SELF_GA", examples_home / "inbox" / "SELF_GA")
+    return examples_home
 
 
 def expected(examples_dir: Path, name: str) -> object:
     return json.loads((examples_dir / "expected" / name).read_text(encoding="utf-8"))
 
 
-def quarantined(capsys) -> list[dict]:
-    code, out = run_cli(capsys, "quarantine", "list", "--format", "json")
+def quarantined(cli) -> list[dict]:
+    code, out = cli("quarantine", "list", "--format", "json")
     assert code == 0
     return json.loads(out)
 
@@ -56,9 +44,9 @@ def record_case_key(entry: dict) -> tuple[str, str]:
     return source_system, case_id
 
 
-def assert_statistics_match(capsys, examples_dir: Path, scenario: str) -> None:
+def assert_statistics_match(cli, examples_dir: Path, scenario: str) -> None:
     for period_from, period_to in PERIODS:
-        code, out = run_cli(capsys, "stats", "--from", period_from, "--to", period_to, "--as-of", AS_OF,
+        code, out = cli("stats", "--from", period_from, "--to", period_to, "--as-of", AS_OF,
                             "--format", "json")
         assert code == 0
         stats = json.loads(out)
@@ -89,12 +77,12 @@ def expected_events(examples_dir: Path, scenario: str) -> set[tuple]:
     }
 
 
-def test_unified_cycle_matches_the_standard(home: Path, examples_dir: Path, capsys) -> None:
-    code, out = run_cli(capsys, "run", "--as-of", AS_OF)
+def test_unified_cycle_matches_the_standard(home: Path, examples_dir: Path, cli) -> None:
+    code, out = cli("run", "--as-of", AS_OF)
     assert code == 0, out
 
     # every invalid record is in quarantine with the family of rule it breaks, and nothing else is
-    entries = quarantined(capsys)
+    entries = quarantined(cli)
     want = {(q["source_system"], q["case_id"]): q["rule_family"]
             for q in expected(examples_dir, "quarantine.json") if q["rule_family"] != "SCOPE"}
     got = {record_case_key(e): {FAMILY.get(v["rule_id"], v["rule_id"]) for v in e["violations"]}
@@ -109,7 +97,7 @@ def test_unified_cycle_matches_the_standard(home: Path, examples_dir: Path, caps
         assert record["applicant_id_no"] not in listing
         assert f'"{record["applicant_name"]}"' not in listing
 
-    assert_statistics_match(capsys, examples_dir, "unified-only")
+    assert_statistics_match(cli, examples_dir, "unified-only")
     assert stored_events(home) == expected_events(examples_dir, "unified-only")
 
     # the self-built system is not approved: its files wait untouched
@@ -119,8 +107,8 @@ def test_unified_cycle_matches_the_standard(home: Path, examples_dir: Path, caps
     assert len(list((home / "archive" / "UNIFIED").iterdir())) == 9
 
 
-def test_every_batch_balances_and_a_second_run_changes_nothing(home: Path, capsys) -> None:
-    assert run_cli(capsys, "run", "--as-of", AS_OF, "--stage", "ingest")[0] == 0
+def test_every_batch_balances_and_a_second_run_changes_nothing(home: Path, cli) -> None:
+    assert cli("run", "--as-of", AS_OF, "--stage", "ingest")[0] == 0
     engine = make_engine(load_settings(home).warehouse_url)
 
     def snapshot() -> tuple:
@@ -137,7 +125,7 @@ def test_every_batch_balances_and_a_second_run_changes_nothing(home: Path, capsy
         assert b["received_count"] == (b["loaded_count"] + b["quarantined_count"] + b["duplicate_count"]
                                        + b["stale_count"] + b["held_count"])
     assert sum(b["duplicate_count"] for b in batches) > 0  # the examples re-send exact duplicates
-    code, out = run_cli(capsys, "run", "--as-of", AS_OF, "--stage", "ingest")
+    code, out = cli("run", "--as-of", AS_OF, "--stage", "ingest")
     assert code == 0 and "no new data" in out
     batches_again, second = snapshot()
     assert second == first and len(batches_again) == len(batches)
@@ -147,27 +135,27 @@ def test_every_batch_balances_and_a_second_run_changes_nothing(home: Path, capsy
     engine.dispose()
 
 
-def test_self_built_system_after_approval(home: Path, examples_dir: Path, capsys, tmp_path: Path) -> None:
-    assert run_cli(capsys, "run", "--as-of", AS_OF, "--stage", "ingest")[0] == 0
+def test_self_built_system_after_approval(home: Path, examples_dir: Path, cli, tmp_path: Path) -> None:
+    assert cli("run", "--as-of", AS_OF, "--stage", "ingest")[0] == 0
     application = tmp_path / "application.SELF_GA.yaml"
     shutil.copy(examples_dir / "application.SELF_GA.yaml", application)
-    assert run_cli(capsys, "systems", "apply", str(application))[0] == 0
+    assert cli("systems", "apply", str(application))[0] == 0
 
-    code, _ = run_cli(capsys, "systems", "approve", "SELF_GA", "--by", "项目办", "--reason", "涉密")
+    code, _ = cli("systems", "approve", "SELF_GA", "--by", "项目办", "--reason", "涉密")
     assert code == 1  # refused without a passing conformance check
-    code, out = run_cli(capsys, "systems", "list", "--format", "json")
+    code, out = cli("systems", "list", "--format", "json")
     assert [s["state"] for s in json.loads(out) if s["system_code"] == "SELF_GA"] == ["APPLIED"]
 
-    code, out = run_cli(capsys, "systems", "check", "SELF_GA")
+    code, out = cli("systems", "check", "SELF_GA")
     assert code == 0, out
-    assert run_cli(capsys, "systems", "approve", "SELF_GA", "--by", "项目办", "--reason", "涉密, 检查通过")[0] == 0
+    assert cli("systems", "approve", "SELF_GA", "--by", "项目办", "--reason", "涉密, 检查通过")[0] == 0
     shutil.copy(examples_dir / "later" / "case.20261126.jsonl", home / "inbox" / "SELF_GA" / "case.20261126.jsonl")
 
-    assert run_cli(capsys, "run", "--as-of", AS_OF)[0] == 0
-    scope = {record_case_key(e) for e in quarantined(capsys) if e["reason"] == "SCOPE"}
+    assert cli("run", "--as-of", AS_OF)[0] == 0
+    scope = {record_case_key(e) for e in quarantined(cli) if e["reason"] == "SCOPE"}
     assert scope == {(q["source_system"], q["case_id"])
                      for q in expected(examples_dir, "quarantine.json") if q["rule_family"] == "SCOPE"}
-    assert_statistics_match(capsys, examples_dir, "with-SELF_GA")
+    assert_statistics_match(cli, examples_dir, "with-SELF_GA")
     assert stored_events(home) == expected_events(examples_dir, "with-SELF_GA")
-    code, out = run_cli(capsys, "systems", "verify-log")
+    code, out = cli("systems", "verify-log")
     assert code == 0 and "intact" in out

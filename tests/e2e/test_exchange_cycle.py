@@ -5,22 +5,10 @@ verifier catches tampering."""
 from __future__ import annotations
 
 import json
-import shutil
 import zipfile
 from pathlib import Path
 
-import pytest
-
-from sanheyi.cli import main
-
 AS_OF = "2026-11-06T18:00:00+08:00"
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str]:
-    capsys.readouterr()
-    code = main(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
 
 
 def package_lines(path: Path, entity: str) -> list[dict]:
@@ -31,28 +19,19 @@ def package_lines(path: Path, entity: str) -> list[dict]:
         return [json.loads(line) for line in archive.read(name).decode("utf-8").splitlines()]
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, examples_dir: Path, capsys) -> Path:
-    home = tmp_path / "home"
-    monkeypatch.setenv("SANHEYI_HOME", str(home))
-    monkeypatch.delenv("SANHEYI_WAREHOUSE_URL", raising=False)
-    assert run_cli(capsys, "init")[0] == 0
-    shutil.copytree(examples_dir / "inbox" / "UNIFIED", home / "inbox" / "UNIFIED", dirs_exist_ok=True)
-    return home
-
-
-def test_packages_follow_the_changes(home: Path, capsys, tmp_path: Path) -> None:
+def test_packages_follow_the_changes(examples_home: Path, cli, tmp_path: Path) -> None:
+    home = examples_home
     stages = ("--stage", "ingest", "--stage", "supervise", "--stage", "exchange")
-    assert run_cli(capsys, "run", "--as-of", AS_OF, *stages)[0] == 0
+    assert cli("run", "--as-of", AS_OF, *stages)[0] == 0
     first = home / "outbox" / "320481-320400-0000000001.zip"
     public_key = str(home / "keys" / "exchange.pub")
-    code, out = run_cli(capsys, "exchange", "verify", str(first), "--public-key", public_key)
+    code, out = cli("exchange", "verify", str(first), "--public-key", public_key)
     assert code == 0 and out.startswith("OK")
     cases_first = package_lines(first, "case")
     assert len(cases_first) == 82  # every valid case, in its latest version
     assert len(package_lines(first, "supervision_event")) == 150
 
-    code, out = run_cli(capsys, "run", "--as-of", AS_OF, *stages)
+    code, out = cli("run", "--as-of", AS_OF, *stages)
     assert code == 0 and "no package" in out
     assert sorted(p.name for p in (home / "outbox").glob("*.zip")) == [first.name]
 
@@ -64,12 +43,12 @@ def test_packages_follow_the_changes(home: Path, capsys, tmp_path: Path) -> None
         corrected.append(record)
     (home / "inbox" / "UNIFIED" / "case.20261106-correction.jsonl").write_text(
         "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in corrected), encoding="utf-8")
-    assert run_cli(capsys, "run", "--as-of", AS_OF, *stages)[0] == 0
+    assert cli("run", "--as-of", AS_OF, *stages)[0] == 0
     second = home / "outbox" / "320481-320400-0000000002.zip"
     sent = package_lines(second, "case")
     assert [(r["case_id"], r["version"]) for r in sent] == sorted((r["case_id"], r["version"]) for r in corrected)
     assert package_lines(second, "case_step") == []
-    code, out = run_cli(capsys, "exchange", "verify", str(second), "--public-key", public_key,
+    code, out = cli("exchange", "verify", str(second), "--public-key", public_key,
                         "--previous", str(first))
     assert code == 0, out
 
@@ -90,8 +69,8 @@ def test_packages_follow_the_changes(home: Path, capsys, tmp_path: Path) -> None
             if item.filename == "data/case.jsonl":
                 data = data.replace("更正".encode(), "更改".encode(), 1)
             target.writestr(item, data)
-    code, out = run_cli(capsys, "exchange", "verify", str(tampered), "--public-key", public_key)
+    code, out = cli("exchange", "verify", str(tampered), "--public-key", public_key)
     assert code == 1 and "FAULT" in out and "data/case.jsonl" in out
 
-    code, out = run_cli(capsys, "exchange", "status", "--format", "json")
+    code, out = cli("exchange", "status", "--format", "json")
     assert [p["sequence"] for p in json.loads(out)] == [1, 2]
