@@ -102,7 +102,8 @@ def cmd_quarantine_list(args: argparse.Namespace, settings: Settings) -> int:
          ",".join(v["rule_id"] for v in e["violations"]), e["violations"][0]["message_zh"] if e["violations"] else ""]
         for e in entries
     ]
-    print(render_table(["id", "来源 source", "实体 entity", "记录 key", "位置 origin", "规则 rules", "说明 message"], rows))
+    headers = ["id", "来源 source", "实体 entity", "记录 key", "位置 origin", "规则 rules", "说明 message"]
+    print(render_table(headers, rows))
     print(f"{len(entries)} record(s) in quarantine")
     return 0
 

@@ -85,9 +85,10 @@ def describe_cycle(result: CycleResult) -> str:
         parts.append(describe_ingest(result.ingest))
     if result.supervision is not None:
         s = result.supervision
+        provisional = " — 含推定日历 (provisional calendar)" if s.get("provisional") else ""
         parts.append(
             f"supervision: {s['active']} active events ({s['yellow']} yellow, {s['red']} red), "
-            f"{s['new']} new, {s['withdrawn']} withdrawn" + (" — 含推定日历 (provisional calendar)" if s.get("provisional") else "")
+            f"{s['new']} new, {s['withdrawn']} withdrawn{provisional}"
         )
     if result.exchange is not None:
         e = result.exchange

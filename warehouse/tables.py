@@ -5,8 +5,9 @@ records of Interface Standard v1 and the supervision events, ``ops_`` for the hu
 (batches, quarantine, held steps, cursors, packages, receipts, the registry of self-built systems).
 
 Columns of standard records keep the standard's field names, so a data engineer can read the
-warehouse with the standard in hand. Every standard record keeps, beside its typed columns, ``payload``: the canonical JSON of the
-validated record exactly as it is sent to Changzhou, and ``payload_sha256``, which tells a
+warehouse with the standard in hand. Every standard record keeps, beside its typed columns,
+``payload``: the canonical JSON of the validated record exactly as it is sent to Changzhou, and
+``payload_sha256``, which tells a
 ``DUPLICATE`` (same version, same content) from a ``VERSION_CONFLICT`` (same version, other
 content). ``exchange_seq`` is the package that carried the current version; ``NULL`` means the
 current version has not been packaged yet, so "changed since the previous package" is a plain
