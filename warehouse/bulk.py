@@ -6,14 +6,17 @@ upsert, so no Python object is built per record beyond the row tuple the driver 
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 from sqlalchemy import Connection, Table
-
-_SQLITE_INSTANT = "%Y-%m-%d %H:%M:%S.%f"
 
 
 def is_postgres(conn: Connection) -> bool:
@@ -35,34 +38,24 @@ def _column_kinds(table: Table) -> dict[str, str]:
     return kinds
 
 
-def _instant_text(series: pd.Series, postgres: bool) -> list[str | None]:
-    values = pd.to_datetime(series, utc=True)
-    present = values.notna().to_numpy()
-    raw = values.dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
-    text = np.char.replace(np.datetime_as_string(raw, unit="us"), "T", " ")
+def _instant_text(series: pd.Series, postgres: bool) -> np.ndarray:
+    """UTC instants as text (``YYYY-MM-DD HH:MM:SS.ffffff``, ``+00:00`` on PostgreSQL), cast in Arrow."""
+    values = series if isinstance(series.dtype, pd.DatetimeTZDtype) else pd.to_datetime(series, utc=True)
+    arr = pa.array(values.dt.tz_convert("UTC"))
+    text = pc.cast(pc.cast(arr, pa.timestamp("us"), safe=False), pa.string())
     if postgres:
-        text = np.char.add(text, "+00:00")
-    out = text.astype(object)
-    out[~present] = None
-    return out.tolist()
+        text = pc.binary_join_element_wise(text, "+00:00", "")
+    return text.to_numpy(zero_copy_only=False)
 
 
-def _plain_column(series: pd.Series) -> list:
-    """Python values (``tolist`` turns numpy scalars into ints/floats) with every null as ``None``."""
-    present = series.notna().to_numpy()
-    values = series.to_numpy(dtype=object)
-    if not present.all():
-        values = values.copy()
-        values[~present] = None
-    if values.size and isinstance(values[present.argmax()] if present.any() else None, np.generic):
-        return [v.item() if isinstance(v, np.generic) else v for v in values]
-    return values.tolist()
+def _plain_column(series: pd.Series) -> np.ndarray:
+    """Python values (ints, floats, str) with every null as ``None``, as an object array."""
+    return series.to_numpy(dtype=object, na_value=None)
 
 
-def frame_to_rows(frame: pd.DataFrame, table: Table, columns: Sequence[str], postgres: bool) -> list[tuple]:
-    """Driver-ready tuples for ``columns`` of ``table`` (instants in UTC text, JSON as text)."""
+def _prepared_columns(frame: pd.DataFrame, table: Table, columns: Sequence[str], postgres: bool) -> list[Any]:
     kinds = _column_kinds(table)
-    prepared: list[list] = []
+    prepared: list[Any] = []
     for name in columns:
         series = frame[name]
         kind = kinds[name]
@@ -74,6 +67,12 @@ def frame_to_rows(frame: pd.DataFrame, table: Table, columns: Sequence[str], pos
         elif kind == "date":
             series = series.map(lambda v: None if v is None or v is pd.NaT else v.isoformat())
         prepared.append(_plain_column(series))
+    return prepared
+
+
+def frame_to_rows(frame: pd.DataFrame, table: Table, columns: Sequence[str], postgres: bool) -> list[tuple]:
+    """Driver-ready tuples for ``columns`` of ``table`` (instants in UTC text, JSON as text)."""
+    prepared = _prepared_columns(frame, table, columns, postgres)
     return list(zip(*prepared, strict=True)) if prepared else []
 
 
@@ -84,6 +83,40 @@ def create_stage(conn: Connection, table: Table, name: str) -> None:
         conn.exec_driver_sql(f"CREATE TEMP TABLE {name} (LIKE {table.name}) ON COMMIT DROP")
     else:
         conn.exec_driver_sql(f"CREATE TEMP TABLE {name} AS SELECT * FROM {table.name} WHERE 0")
+
+
+def _arrow_column(series: pd.Series, kind: str) -> pa.Array:
+    if kind == "instant":
+        values = series if isinstance(series.dtype, pd.DatetimeTZDtype) else pd.to_datetime(series, utc=True)
+        arr = pc.cast(pa.array(values.dt.tz_convert("UTC")), pa.timestamp("us"), safe=False)
+        return pc.binary_join_element_wise(pc.cast(arr, pa.string()), "+00:00", "")
+    if kind == "json":
+        return pa.array([None if v is None else json.dumps(v, ensure_ascii=False) for v in series], pa.string())
+    if kind == "date":
+        return pa.array([None if v is None or v is pd.NaT else v.isoformat() for v in series], pa.string())
+    values = series.to_numpy(dtype=object, na_value=None)
+    if series.dtype.kind in "iub" or isinstance(series.dtype, pd.Int64Dtype):
+        return pa.array(values, pa.int64())
+    return pa.array(values, pa.string()) if series.dtype == object or series.dtype.kind in "OSU" else pa.array(values)
+
+
+def copy_frame(conn: Connection, target: str, frame: pd.DataFrame, table: Table, columns: Sequence[str]) -> None:
+    """PostgreSQL: ``COPY`` ``columns`` of ``frame`` into ``target`` as CSV written by Arrow (no row objects).
+
+    Arrow quotes every string and writes a null as an empty unquoted field, which is exactly how
+    ``COPY … CSV`` tells ``NULL`` from an empty string.
+    """
+    if frame.empty:
+        return
+    kinds = _column_kinds(table)
+    arrays = [_arrow_column(frame[name], kinds[name]) for name in columns]
+    sink = io.BytesIO()
+    pa_csv.write_csv(pa.Table.from_arrays(arrays, names=list(columns)), sink,
+                     write_options=pa_csv.WriteOptions(include_header=False, quoting_style="needed"))
+    dbapi = conn.connection.driver_connection
+    with dbapi.cursor() as cursor:
+        with cursor.copy(f"COPY {target} ({', '.join(columns)}) FROM STDIN (FORMAT csv)") as copy:
+            copy.write(sink.getbuffer())
 
 
 def copy_rows(conn: Connection, target: str, columns: Sequence[str], rows: list[tuple]) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 from sqlalchemy import Connection, Table, select
 
-from warehouse.bulk import copy_rows, create_stage, frame_to_rows, is_postgres
+from warehouse.bulk import copy_frame, copy_rows, create_stage, frame_to_rows, is_postgres
 from warehouse.tables import ENTITY_KEYS, ENTITY_TABLES, dim_power_item_history
 
 
@@ -67,7 +67,16 @@ def upsert_records(conn: Connection, entity: str, frame: pd.DataFrame, batch_id:
     candidates["exchange_seq"] = None
     columns = [c.name for c in table.columns]
 
-    stored = _stored_versions(conn, table, keys, candidates)
+    postgres = is_postgres(conn)
+    stage = f"stg_{table.name}"
+    if postgres:
+        # The whole batch goes into a stage first: the version lookup is one join there, and the
+        # upsert reads from it (rows that are not loadable are left alone by its WHERE).
+        create_stage(conn, table, stage)
+        copy_frame(conn, stage, candidates, table, columns)
+        stored = _stored_versions_staged(conn, table, keys, stage)
+    else:
+        stored = _stored_versions(conn, table, keys, candidates)
     loaded_rows = candidates
     if not stored.empty:
         merged = candidates[[*keys, "version", "payload_sha256", "_line"]].merge(
@@ -84,7 +93,13 @@ def upsert_records(conn: Connection, entity: str, frame: pd.DataFrame, batch_id:
         loadable = ~has_stored | (merged["version"] > merged["version_stored"])
         loaded_rows = candidates[loadable.to_numpy()]
 
-    _upsert(conn, table, keys, columns, loaded_rows)
+    if postgres:
+        if not loaded_rows.empty:
+            conn.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT {', '.join(columns)} "
+                                 f"FROM {stage} {_on_conflict(table, keys, columns)}")
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {stage}")
+    else:
+        _upsert(conn, table, keys, columns, loaded_rows)
     if entity == "power_item" and not loaded_rows.empty:
         _record_item_history(conn, loaded_rows)
     return UpsertResult(len(loaded_rows), duplicate, stale, conflicts, loaded_rows)
@@ -121,23 +136,32 @@ def _stored_versions(conn: Connection, table: Table, keys: list[str], candidates
     return stored
 
 
+def _stored_versions_staged(conn: Connection, table: Table, keys: list[str], stage: str) -> pd.DataFrame:
+    """PostgreSQL: the stored versions of the staged keys, in one join."""
+    columns = [*keys, "version_stored", "payload_sha256_stored"]
+    if conn.execute(select(table.c[keys[0]]).limit(1)).first() is None:
+        return pd.DataFrame(columns=columns)
+    on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+    rows = conn.exec_driver_sql(
+        f"SELECT {', '.join(f't.{k}' for k in keys)}, t.version, t.payload_sha256 FROM {table.name} t "
+        f"JOIN {stage} s ON {on}"
+    ).all()
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _on_conflict(table: Table, keys: list[str], columns: list[str]) -> str:
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in keys)
+    return (f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates} "
+            f"WHERE excluded.version > {table.name}.version")
+
+
 def _upsert(conn: Connection, table: Table, keys: list[str], columns: list[str], rows: pd.DataFrame) -> None:
-    """Insert or replace ``rows``; a stored newer version is never overwritten (the ``WHERE``)."""
+    """SQLite: insert or replace ``rows``; a stored newer version is never overwritten (the ``WHERE``)."""
     if rows.empty:
         return
-    tuples = frame_to_rows(rows, table, columns, is_postgres(conn))
+    tuples = frame_to_rows(rows, table, columns, False)
     column_list = ", ".join(columns)
-    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in keys)
-    conflict = (f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates} "
-                f"WHERE excluded.version > {table.name}.version")
-    if is_postgres(conn):
-        # COPY into a stage and merge from there: far faster than row-by-row statements.
-        stage = f"stg_{table.name}"
-        create_stage(conn, table, stage)
-        copy_rows(conn, stage, columns, tuples)
-        conn.exec_driver_sql(f"INSERT INTO {table.name} ({column_list}) SELECT {column_list} FROM {stage} {conflict}")
-        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {stage}")
-        return
+    conflict = _on_conflict(table, keys, columns)
     placeholders = ", ".join("?" for _ in columns)
     cursor = conn.connection.driver_connection.cursor()
     try:
