@@ -53,7 +53,8 @@ def _plain_column(series: pd.Series) -> np.ndarray:
     return series.to_numpy(dtype=object, na_value=None)
 
 
-def _prepared_columns(frame: pd.DataFrame, table: Table, columns: Sequence[str], postgres: bool) -> list[Any]:
+def prepared_columns(frame: pd.DataFrame, table: Table, columns: Sequence[str], postgres: bool) -> list[Any]:
+    """One driver-ready sequence per column (zip them for row tuples)."""
     kinds = _column_kinds(table)
     prepared: list[Any] = []
     for name in columns:
@@ -72,7 +73,7 @@ def _prepared_columns(frame: pd.DataFrame, table: Table, columns: Sequence[str],
 
 def frame_to_rows(frame: pd.DataFrame, table: Table, columns: Sequence[str], postgres: bool) -> list[tuple]:
     """Driver-ready tuples for ``columns`` of ``table`` (instants in UTC text, JSON as text)."""
-    prepared = _prepared_columns(frame, table, columns, postgres)
+    prepared = prepared_columns(frame, table, columns, postgres)
     return list(zip(*prepared, strict=True)) if prepared else []
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 from sqlalchemy import Connection, Table, select
 
-from warehouse.bulk import copy_frame, copy_rows, create_stage, frame_to_rows, is_postgres
+from warehouse.bulk import copy_frame, copy_rows, create_stage, frame_to_rows, is_postgres, prepared_columns
 from warehouse.tables import ENTITY_KEYS, ENTITY_TABLES, dim_power_item_history
 
 
@@ -33,6 +33,8 @@ class UpsertResult:
 
 def _classify_within_batch(frame: pd.DataFrame, keys: list[str]) -> tuple[pd.DataFrame, int, int, pd.DataFrame]:
     """Keep one candidate per key; count the others as stale/duplicate or return them as conflicts."""
+    if not frame.duplicated(keys).any():  # the usual batch: every key once, nothing to choose
+        return frame, 0, 0, frame.iloc[0:0]
     ordered = frame.sort_values(
         [*keys, "version", "_line"], ascending=[*([True] * len(keys)), False, True], kind="stable"
     )
@@ -159,7 +161,8 @@ def _upsert(conn: Connection, table: Table, keys: list[str], columns: list[str],
     """SQLite: insert or replace ``rows``; a stored newer version is never overwritten (the ``WHERE``)."""
     if rows.empty:
         return
-    tuples = frame_to_rows(rows, table, columns, False)
+    # the tuples are made as the driver takes them, never held all at once
+    tuples = zip(*prepared_columns(rows, table, columns, False), strict=True)
     column_list = ", ".join(columns)
     conflict = _on_conflict(table, keys, columns)
     placeholders = ", ".join("?" for _ in columns)
