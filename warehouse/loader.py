@@ -74,6 +74,8 @@ def upsert_records(conn: Connection, entity: str, frame: pd.DataFrame, batch_id:
     if postgres:
         # The whole batch goes into a stage first: the version lookup is one join there, and the
         # upsert reads from it (rows that are not loadable are left alone by its WHERE).
+        # JIT compiling these one-off bulk statements costs more than it saves (to the end of the batch)
+        conn.exec_driver_sql("SET LOCAL jit = off")
         create_stage(conn, table, stage)
         copy_frame(conn, stage, candidates, table, columns)
         stored = _stored_versions_staged(conn, table, keys, stage)
@@ -144,10 +146,16 @@ def _stored_versions_staged(conn: Connection, table: Table, keys: list[str], sta
     if conn.execute(select(table.c[keys[0]]).limit(1)).first() is None:
         return pd.DataFrame(columns=columns)
     on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+    # Probe the primary key once per staged row: the stage is unanalysed and a hash join would read
+    # the whole (growing) table for every batch.
+    conn.exec_driver_sql("SET LOCAL enable_hashjoin = off")
+    conn.exec_driver_sql("SET LOCAL enable_mergejoin = off")
     rows = conn.exec_driver_sql(
         f"SELECT {', '.join(f't.{k}' for k in keys)}, t.version, t.payload_sha256 FROM {table.name} t "
         f"JOIN {stage} s ON {on}"
     ).all()
+    conn.exec_driver_sql("RESET enable_hashjoin")
+    conn.exec_driver_sql("RESET enable_mergejoin")
     return pd.DataFrame(rows, columns=columns)
 
 
