@@ -71,17 +71,28 @@ def main() -> int:
 
     imported, context = import_cost()
     print(f"import great_expectations: {imported:.2f} s; hub context (5 suites): {context:.2f} s (once per process)")
-    history = BatchHistory(volumes=(1000, 1100, 900), earlier_batches=5,
-                           seen_values={"channel": frozenset("1234"), "status": frozenset({"COMPLETED"})},
-                           null_fractions={"result_note": (0.1,) * 3, "satisfaction": (0.5,) * 3})
+    history = BatchHistory(
+        volumes=(1000, 1100, 900),
+        earlier_batches=5,
+        seen_values={"channel": frozenset("1234"), "status": frozenset({"COMPLETED"})},
+        null_fractions={"result_note": (0.1,) * 3, "satisfaction": (0.5,) * 3},
+    )
     with tempfile.TemporaryDirectory() as tmp:
         inbox = Path(tmp) / "inbox"
-        write_bulk(GeneratorSpec(cases=args.cases, complaints=10, invalid_cases=20, seed=5), inbox, "jsonl",
-                   chunk_rows=None)
-        check_batch(validate_batch(next(FileDropConnector(inbox, "UNIFIED").read_file(
-            sorted((inbox / "UNIFIED").glob("case.*"))[0])), None), history=history, now=NOW)  # warm up
-        print(f"{'rows/batch':>10} {'batches':>7} {'validate s':>10} {'GE s':>8} {'pandas s':>8} "
-              f"{'GE/pandas':>9} {'GE share':>8} {'GE rows/s':>10}")
+        write_bulk(
+            GeneratorSpec(cases=args.cases, complaints=10, invalid_cases=20, seed=5), inbox, "jsonl", chunk_rows=None
+        )
+        check_batch(
+            validate_batch(
+                next(FileDropConnector(inbox, "UNIFIED").read_file(sorted((inbox / "UNIFIED").glob("case.*"))[0])), None
+            ),
+            history=history,
+            now=NOW,
+        )  # warm up
+        print(
+            f"{'rows/batch':>10} {'batches':>7} {'validate s':>10} {'GE s':>8} {'pandas s':>8} "
+            f"{'GE/pandas':>9} {'GE share':>8} {'GE rows/s':>10}"
+        )
         for size in (int(s) for s in args.sizes.split(",")):
             connector = FileDropConnector(inbox, "UNIFIED", chunk_records=size)
             files = sorted((inbox / "UNIFIED").glob("case.*"))
@@ -107,8 +118,10 @@ def main() -> int:
             if not ge_s:
                 continue
             v, g, p = statistics.median(validate_s), statistics.median(ge_s), statistics.median(pandas_s)
-            print(f"{size:>10} {len(ge_s):>7} {v:>10.3f} {g:>8.3f} {p:>8.3f} {g / p:>9.1f} {g / (v + g):>8.0%} "
-                  f"{size / g:>10.0f}")
+            print(
+                f"{size:>10} {len(ge_s):>7} {v:>10.3f} {g:>8.3f} {p:>8.3f} {g / p:>9.1f} {g / (v + g):>8.0%} "
+                f"{size / g:>10.0f}"
+            )
         whole_ingest(Path(tmp), args.ingest_cases)
     return 0
 
@@ -137,8 +150,10 @@ def whole_ingest(root: Path, cases: int) -> None:
             quality.applies = checked
         batches = len(result.summary.batches)
     share = (seconds["with checks"] - seconds["without"]) / seconds["with checks"]
-    print(f"whole ingest of {cases} cases ({batches} batches, warm context): {seconds['with checks']:.2f} s with "
-          f"checks, {seconds['without']:.2f} s without; the checks take {share:.0%}")
+    print(
+        f"whole ingest of {cases} cases ({batches} batches, warm context): {seconds['with checks']:.2f} s with "
+        f"checks, {seconds['without']:.2f} s without; the checks take {share:.0%}"
+    )
 
 
 if __name__ == "__main__":

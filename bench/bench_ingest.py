@@ -52,14 +52,25 @@ def _child(home: str, url: str) -> None:
     started = time.perf_counter()
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations  # noqa: F401
+
     startup = time.perf_counter() - started
     started = time.perf_counter()
     result = ingest_stage(settings, datetime.fromisoformat(AS_OF))
     seconds = time.perf_counter() - started
     total = result.summary.total()
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "startup": startup, "received": total.received, "loaded": total.loaded,
-                      "quarantined": total.quarantined, "peak_mib": peak_mib}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "startup": startup,
+                "received": total.received,
+                "loaded": total.loaded,
+                "quarantined": total.quarantined,
+                "peak_mib": peak_mib,
+            }
+        )
+    )
 
 
 def measure(inbox: Path, url: str, work: Path) -> dict:
@@ -70,8 +81,9 @@ def measure(inbox: Path, url: str, work: Path) -> dict:
     sanheyi = str(Path(sys.executable).with_name("sanheyi"))
     subprocess.run([sanheyi, "init"], env=env, check=True, capture_output=True)
     shutil.copytree(inbox, home / "inbox", dirs_exist_ok=True)
-    out = subprocess.run([sys.executable, __file__, "--child", str(home), url], env=env, check=True,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", str(home), url], env=env, check=True, capture_output=True, text=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -101,8 +113,9 @@ def naive_baseline(inbox: Path, sample_cases: int) -> float:
     step_file = sorted((inbox / "UNIFIED").glob("case_step.*.jsonl"))[0]
     cases = case_file.read_text(encoding="utf-8").splitlines()[:sample_cases]
     wanted = {json.loads(line)["case_id"] for line in cases}
-    steps = [line for line in step_file.read_text(encoding="utf-8").splitlines()
-             if json.loads(line)["case_id"] in wanted]
+    steps = [
+        line for line in step_file.read_text(encoding="utf-8").splitlines() if json.loads(line)["case_id"] in wanted
+    ]
     validators = {e: Draft202012Validator(load_schema(e)) for e in ("case", "case_step")}
 
     class Base(sa.orm.DeclarativeBase):
@@ -154,32 +167,42 @@ def main() -> int:
         for fmt in args.formats.split(","):
             started = time.perf_counter()
             inbox = generate_inbox(work, args.cases, fmt)
-            print(f"generated {args.cases} cases as {fmt} in {time.perf_counter() - started:.0f} s (untimed)",
-                  flush=True)
+            print(
+                f"generated {args.cases} cases as {fmt} in {time.perf_counter() - started:.0f} s (untimed)", flush=True
+            )
             if baseline is None:
                 jsonl_inbox = inbox if fmt == "jsonl" else generate_inbox(work, args.baseline_cases, "jsonl")
                 baseline = naive_baseline(jsonl_inbox, args.baseline_cases)
-                print(f"naive baseline: {baseline:,.0f} cases/s (with steps; sample of {args.baseline_cases})",
-                      flush=True)
+                print(
+                    f"naive baseline: {baseline:,.0f} cases/s (with steps; sample of {args.baseline_cases})", flush=True
+                )
             for dialect in args.dialects.split(","):
-                url = (f"sqlite:///{work / 'home' / 'warehouse.sqlite'}" if dialect == "sqlite"
-                       else fresh_pg_schema("bench_ingest"))
+                url = (
+                    f"sqlite:///{work / 'home' / 'warehouse.sqlite'}"
+                    if dialect == "sqlite"
+                    else fresh_pg_schema("bench_ingest")
+                )
                 figures = measure(inbox, url, work)
                 rate = args.cases / figures["seconds"]
                 cold = args.cases / (figures["seconds"] + figures["startup"])
                 results.append((fmt, dialect, figures, rate, cold))
-                print(f"{fmt:5} {dialect:10} {figures['seconds']:7.1f} s  {rate:9,.0f} cases/s  "
-                      f"x{rate / baseline:5.1f} baseline  (cold, with the {figures['startup']:.1f} s import of "
-                      f"Great Expectations: {cold:,.0f} cases/s, x{cold / baseline:.1f})  "
-                      f"peak RSS {figures['peak_mib']:,.0f} MiB  "
-                      f"(received {figures['received']:,}, loaded {figures['loaded']:,}, "
-                      f"quarantined {figures['quarantined']})", flush=True)
+                print(
+                    f"{fmt:5} {dialect:10} {figures['seconds']:7.1f} s  {rate:9,.0f} cases/s  "
+                    f"x{rate / baseline:5.1f} baseline  (cold, with the {figures['startup']:.1f} s import of "
+                    f"Great Expectations: {cold:,.0f} cases/s, x{cold / baseline:.1f})  "
+                    f"peak RSS {figures['peak_mib']:,.0f} MiB  "
+                    f"(received {figures['received']:,}, loaded {figures['loaded']:,}, "
+                    f"quarantined {figures['quarantined']})",
+                    flush=True,
+                )
             shutil.rmtree(inbox)
         print(f"\nnaive baseline {baseline:,.0f} cases/s; cold = with the one-off import of Great Expectations")
         print("format dialect     cases/s   ratio  cold c/s  ratio  peak MiB")
         for fmt, dialect, figures, rate, cold in results:
-            print(f"{fmt:6} {dialect:10} {rate:9,.0f} {rate / baseline:6.1f} {cold:9,.0f} {cold / baseline:6.1f} "
-                  f"{figures['peak_mib']:9,.0f}")
+            print(
+                f"{fmt:6} {dialect:10} {rate:9,.0f} {rate / baseline:6.1f} {cold:9,.0f} {cold / baseline:6.1f} "
+                f"{figures['peak_mib']:9,.0f}"
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -31,10 +31,14 @@ from validators import ReferenceData, explain_record, validate_batch  # noqa: E4
 
 DEPTS = ["11320481466000002C", "11320481466001371Q", "113204814660027450", "11320481466004118J"]
 ITEMS = [  # power_code, power_type, dept, promised_limit
-    ("XK3204810010001000", "XK", DEPTS[0], 5), ("CF3204810010003000", "CF", DEPTS[0], 60),
-    ("XK3204810020005000", "XK", DEPTS[1], 12), ("QR3204810020006000", "QR", DEPTS[1], 15),
-    ("XK3204810030008000", "XK", DEPTS[2], 7), ("SP3204810030010000", "SP", DEPTS[2], 10),
-    ("XK3204810040011000", "XK", DEPTS[3], 1), ("CF3204810040013000", "CF", DEPTS[3], 30),
+    ("XK3204810010001000", "XK", DEPTS[0], 5),
+    ("CF3204810010003000", "CF", DEPTS[0], 60),
+    ("XK3204810020005000", "XK", DEPTS[1], 12),
+    ("QR3204810020006000", "QR", DEPTS[1], 15),
+    ("XK3204810030008000", "XK", DEPTS[2], 7),
+    ("SP3204810030010000", "SP", DEPTS[2], 10),
+    ("XK3204810040011000", "XK", DEPTS[3], 1),
+    ("CF3204810040013000", "CF", DEPTS[3], 30),
 ]
 _W = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
 
@@ -54,13 +58,27 @@ def generate(n_cases: int, bad_rate: float, seed: int = 7) -> tuple[list[dict], 
         received = base + pd.Timedelta(minutes=rng.randint(0, 200_000))
         finished = received + pd.Timedelta(hours=rng.randint(1, 400))
         case = {
-            "source_system": "UNIFIED", "case_id": f"LY{i:013d}", "power_code": code, "dept_code": dept,
-            "applicant_type": "1", "applicant_name": "测试申请人", "applicant_id_type": "SFZ",
-            "applicant_id_no": sfz(rng), "channel": str(rng.choice([1, 2, 3, 4, 9])),
-            "received_at": received.isoformat(), "promised_limit": limit, "status": "COMPLETED",
-            "finished_at": finished.isoformat(), "result": "GRANTED", "result_note": "依法办理",
-            "fee_paid": "0", "relief_reason": None, "penalty_amount": "500.00" if ptype == "CF" else None,
-            "satisfaction": "S", "version": 1, "updated_at": finished.isoformat(),
+            "source_system": "UNIFIED",
+            "case_id": f"LY{i:013d}",
+            "power_code": code,
+            "dept_code": dept,
+            "applicant_type": "1",
+            "applicant_name": "测试申请人",
+            "applicant_id_type": "SFZ",
+            "applicant_id_no": sfz(rng),
+            "channel": str(rng.choice([1, 2, 3, 4, 9])),
+            "received_at": received.isoformat(),
+            "promised_limit": limit,
+            "status": "COMPLETED",
+            "finished_at": finished.isoformat(),
+            "result": "GRANTED",
+            "result_note": "依法办理",
+            "fee_paid": "0",
+            "relief_reason": None,
+            "penalty_amount": "500.00" if ptype == "CF" else None,
+            "satisfaction": "S",
+            "version": 1,
+            "updated_at": finished.isoformat(),
         }
         if rng.random() < bad_rate:
             kind = rng.randrange(4)
@@ -76,12 +94,21 @@ def generate(n_cases: int, bad_rate: float, seed: int = 7) -> tuple[list[dict], 
         cases.append(case)
         for s, code_s in enumerate(("SL", "SH", "PZ", "BJ", "SD"), start=1):
             t = received + pd.Timedelta(minutes=30 * s)
-            steps.append({
-                "source_system": "UNIFIED", "case_id": case["case_id"], "step_no": s, "step_code": code_s,
-                "handler_id": f"G{rng.randint(1000, 9999)}", "handler_name": "经办人", "started_at": t.isoformat(),
-                "finished_at": (t + pd.Timedelta(minutes=20)).isoformat(), "opinion": "同意", "version": 1,
-                "updated_at": finished.isoformat(),
-            })
+            steps.append(
+                {
+                    "source_system": "UNIFIED",
+                    "case_id": case["case_id"],
+                    "step_no": s,
+                    "step_code": code_s,
+                    "handler_id": f"G{rng.randint(1000, 9999)}",
+                    "handler_name": "经办人",
+                    "started_at": t.isoformat(),
+                    "finished_at": (t + pd.Timedelta(minutes=20)).isoformat(),
+                    "opinion": "同意",
+                    "version": 1,
+                    "updated_at": finished.isoformat(),
+                }
+            )
     return cases, steps
 
 
@@ -101,11 +128,23 @@ def write_csv(path: Path, entity: str, records: list[dict]) -> None:
 
 
 def references() -> ReferenceData:
-    items = pd.DataFrame([
-        {"power_code": c, "version": 1, "state": "A", "dept_code": d, "promised_limit": lim, "power_type": t,
-         "valid_from_at": pd.Timestamp("2026-01-01T00:00:00Z")} for c, t, d, lim in ITEMS])
-    return ReferenceData(frozenset(DEPTS), items, pd.DataFrame(columns=["source_system", "case_id", "received_at"]),
-                         None)
+    items = pd.DataFrame(
+        [
+            {
+                "power_code": c,
+                "version": 1,
+                "state": "A",
+                "dept_code": d,
+                "promised_limit": lim,
+                "power_type": t,
+                "valid_from_at": pd.Timestamp("2026-01-01T00:00:00Z"),
+            }
+            for c, t, d, lim in ITEMS
+        ]
+    )
+    return ReferenceData(
+        frozenset(DEPTS), items, pd.DataFrame(columns=["source_system", "case_id", "received_at"]), None
+    )
 
 
 def run_columnar(inbox: Path, refs: ReferenceData) -> tuple[int, int, float]:
@@ -151,9 +190,15 @@ def main() -> None:
     k = max(1, args.baseline // 6)
     case_lines = [json.dumps(r, ensure_ascii=False) for r in cases[:k]]
     step_lines = [json.dumps(r, ensure_ascii=False) for r in steps[: 5 * k]]
-    known = pd.DataFrame({"source_system": "UNIFIED", "case_id": [c["case_id"] for c in cases[:k]],
-                          "received_at": pd.to_datetime([c["received_at"] for c in cases[:k]], utc=True,
-                                                        format="ISO8601", errors="coerce")})
+    known = pd.DataFrame(
+        {
+            "source_system": "UNIFIED",
+            "case_id": [c["case_id"] for c in cases[:k]],
+            "received_at": pd.to_datetime(
+                [c["received_at"] for c in cases[:k]], utc=True, format="ISO8601", errors="coerce"
+            ),
+        }
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for fmt in ("jsonl", "csv"):
             inbox = Path(tmp) / fmt / "inbox"
@@ -172,8 +217,10 @@ def main() -> None:
         for fmt in ("jsonl", "csv"):
             records, quarantined, seconds = run_columnar(Path(tmp) / fmt / "inbox", refs)
             results[fmt] = records / seconds
-            print(f"columnar {fmt:5}: {records} records ({quarantined} quarantined) in {seconds:.2f} s "
-                  f"= {records / seconds:,.0f} records/s, {args.cases / seconds:,.0f} cases/s (steps included)")
+            print(
+                f"columnar {fmt:5}: {records} records ({quarantined} quarantined) in {seconds:.2f} s "
+                f"= {records / seconds:,.0f} records/s, {args.cases / seconds:,.0f} cases/s (steps included)"
+            )
         # the naive baseline on a sample of the same records (cases and steps in the same proportion)
         step_refs = ReferenceData(refs.departments, refs.power_items, known, None)
         sample = len(case_lines) + len(step_lines)

@@ -19,14 +19,23 @@ BENCH = Path(__file__).resolve().parent
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
 
 RUNS = (
-    ("validate + load (issue: ≥ 20,000 cases/s SQLite, ≥ 30,000 PostgreSQL, ≥ 10x naive)",
-     "bench_ingest.py", ["--cases", 200_000]),
+    (
+        "validate + load (issue: ≥ 20,000 cases/s SQLite, ≥ 30,000 PostgreSQL, ≥ 10x naive)",
+        "bench_ingest.py",
+        ["--cases", 200_000],
+    ),
     ("parse + validate only (the validators' share)", "bench_validate.py", ["--cases", 200_000]),
     ("Great Expectations batch checks vs the same checks in plain pandas", "bench_expectations.py", []),
-    ("supervision events and statistics (≤ 20 s and ≤ 5 s for 1M cases, ≥ 10x a per-case loop)",
-     "bench_supervision.py", ["--cases", 1_000_000]),
-    ("exchange package build + sign + hash (≤ 60 s for 1M cases, ≤ 2x zlib alone)",
-     "bench_exchange.py", ["--cases", 1_000_000]),
+    (
+        "supervision events and statistics (≤ 20 s and ≤ 5 s for 1M cases, ≥ 10x a per-case loop)",
+        "bench_supervision.py",
+        ["--cases", 1_000_000],
+    ),
+    (
+        "exchange package build + sign + hash (≤ 60 s for 1M cases, ≤ 2x zlib alone)",
+        "bench_exchange.py",
+        ["--cases", 1_000_000],
+    ),
 )
 
 

@@ -142,8 +142,9 @@ def _is_null(v: Any) -> bool:
 def column_from_values(values: list[Any], arrow_type: pa.DataType) -> pa.Array | np.ndarray:
     """An Arrow array when every value has the standard's JSON type, else an object array as is."""
     # JSON true is no integer, and a string is no list (pyarrow would take either)
-    wrong: tuple[type, ...] = (bool, float) if arrow_type == pa.int64() else \
-        (str, bytes, dict) if pa.types.is_list(arrow_type) else ()
+    wrong: tuple[type, ...] = (
+        (bool, float) if arrow_type == pa.int64() else (str, bytes, dict) if pa.types.is_list(arrow_type) else ()
+    )
     if not any(isinstance(v, wrong) and not _is_null(v) for v in values):
         try:
             return pa.array(values, type=arrow_type, from_pandas=True)

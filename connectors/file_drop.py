@@ -84,8 +84,11 @@ def classify(path: Path) -> InboxFile | BadName | None:
     entity, _, rest = name.partition(".")
     ext = name.rsplit(".", 1)[-1] if rest else ""
     if entity not in ENTITIES:
-        return BadName(path, f"未知实体 / unknown entity {entity!r} in the file name (expected one of "
-                             f"{', '.join(ENTITIES)}, e.g. case.20261125.jsonl)")
+        return BadName(
+            path,
+            f"未知实体 / unknown entity {entity!r} in the file name (expected one of "
+            f"{', '.join(ENTITIES)}, e.g. case.20261125.jsonl)",
+        )
     if ext not in FORMATS:
         return BadName(path, f"不支持的文件类型 / unsupported file type {ext!r} (expected .jsonl or .csv)")
     if entity == "power_item" and ext == "csv":
@@ -115,8 +118,14 @@ class FileDropConnector:
     batches of a large file does not read its head again.
     """
 
-    def __init__(self, inbox_root: Path | str, system_code: str, *, directory: Path | str | None = None,
-                 chunk_records: int = CHUNK_RECORDS) -> None:
+    def __init__(
+        self,
+        inbox_root: Path | str,
+        system_code: str,
+        *,
+        directory: Path | str | None = None,
+        chunk_records: int = CHUNK_RECORDS,
+    ) -> None:
         self.system_code = system_code
         self.inbox_root = Path(inbox_root)
         self.directory = Path(directory) if directory is not None else self.inbox_root / system_code
@@ -173,8 +182,9 @@ class FileDropConnector:
             if isinstance(c, BadName):
                 raise FileRejected(c.reason, path=f, system_code=self.system_code)
             if c is None:
-                raise FileRejected("文件未完成 / the file is not complete (.part)", path=f,
-                                   system_code=self.system_code)
+                raise FileRejected(
+                    "文件未完成 / the file is not complete (.part)", path=f, system_code=self.system_code
+                )
             f = c
         try:
             _check_encoding(f.path)
@@ -215,13 +225,17 @@ class FileDropConnector:
     def check(self) -> CheckResult:
         """Is the directory there and readable; parse a sample of the first file. Never raises."""
         if not self.directory.is_dir():
-            return CheckResult(False, self.system_code,
-                               f"收件目录不存在 / inbox directory {self.origin(self.directory)} does not exist")
+            return CheckResult(
+                False,
+                self.system_code,
+                f"收件目录不存在 / inbox directory {self.origin(self.directory)} does not exist",
+            )
         try:
             files, bad = self.scan()
         except OSError as e:
-            return CheckResult(False, self.system_code,
-                               f"收件目录无法读取 / inbox directory cannot be listed ({e.strerror})")
+            return CheckResult(
+                False, self.system_code, f"收件目录无法读取 / inbox directory cannot be listed ({e.strerror})"
+            )
         details = [f"{b.path.name}: {b.reason}" for b in bad]
         records = unparsed = 0
         ok = not bad
@@ -235,8 +249,11 @@ class FileDropConnector:
             if batch is not None:
                 records, unparsed = len(batch.frame), len(batch.unparsed)
                 details.append(f"{f.name}: {records} records, {unparsed} unparsed lines in the first batch")
-        msg = (f"可读取 / readable: {len(files)} file(s) waiting" if ok
-               else f"存在无法读取的文件 / {len(details)} problem(s) in the inbox")
+        msg = (
+            f"可读取 / readable: {len(files)} file(s) waiting"
+            if ok
+            else f"存在无法读取的文件 / {len(details)} problem(s) in the inbox"
+        )
         return CheckResult(ok, self.system_code, msg, tuple(details), records, unparsed)
 
 
@@ -304,8 +321,10 @@ def _check_encoding(path: Path, block: int = 16 << 20) -> None:
     """
     with open(path, "rb") as fh:
         if fh.read(len(_BOM)) == _BOM:
-            raise FileRejected("文件带有 BOM / the file starts with a UTF-8 byte order mark (BOM); "
-                               "Interface Standard v1 requires UTF-8 without BOM")
+            raise FileRejected(
+                "文件带有 BOM / the file starts with a UTF-8 byte order mark (BOM); "
+                "Interface Standard v1 requires UTF-8 without BOM"
+            )
         fh.seek(0)
         offset = 0
         carry = b""
@@ -328,8 +347,9 @@ def _check_encoding(path: Path, block: int = 16 << 20) -> None:
 
 
 def _check_utf8_block(buf: bytes, offset: int) -> None:
-    arr = pa.Array.from_buffers(pa.binary(), 1, [None, pa.py_buffer(np.array([0, len(buf)], dtype=np.int32)),
-                                                 pa.py_buffer(buf)])
+    arr = pa.Array.from_buffers(
+        pa.binary(), 1, [None, pa.py_buffer(np.array([0, len(buf)], dtype=np.int32)), pa.py_buffer(buf)]
+    )
     try:
         arr.cast(pa.string())
         return
@@ -338,8 +358,9 @@ def _check_utf8_block(buf: bytes, offset: int) -> None:
     try:
         buf.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise FileRejected(f"文件不是 UTF-8 编码 / the file is not UTF-8 "
-                           f"(invalid byte at offset {offset + e.start})") from None
+        raise FileRejected(
+            f"文件不是 UTF-8 编码 / the file is not UTF-8 (invalid byte at offset {offset + e.start})"
+        ) from None
 
 
 # --- JSON Lines ---------------------------------------------------------------------------------
@@ -359,7 +380,7 @@ class LineView(Sequence[str]):
     def __getitem__(self, i):  # type: ignore[override]
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
-        return self._data[self._starts[i]:self._ends[i]].decode("utf-8").rstrip("\r")
+        return self._data[self._starts[i] : self._ends[i]].decode("utf-8").rstrip("\r")
 
     def __iter__(self) -> Iterator[str]:
         data = self._data
@@ -383,8 +404,7 @@ def _decode_line(raw: bytes) -> tuple[dict | None, str]:
     return obj, ""
 
 
-def _iter_line_chunks(path: Path, max_lines: int, skip: int,
-                      block: int = 16 << 20) -> Iterator[tuple[bytes, int]]:
+def _iter_line_chunks(path: Path, max_lines: int, skip: int, block: int = 16 << 20) -> Iterator[tuple[bytes, int]]:
     """(bytes of up to ``max_lines`` whole lines, 1-based number of the first line)."""
     with open(path, "rb") as fh:
         line_no = 1
@@ -486,9 +506,14 @@ class _PyPiece:
     records: list[dict]
 
 
-def parse_jsonl(entity: str, data: bytes, first_line: int = 1, *, _schema: pa.Schema | None = None,
-                _types: dict[str, pa.DataType] | None = None
-                ) -> tuple[pd.DataFrame, LineView, list[UnparsedLine], int]:
+def parse_jsonl(
+    entity: str,
+    data: bytes,
+    first_line: int = 1,
+    *,
+    _schema: pa.Schema | None = None,
+    _types: dict[str, pa.DataType] | None = None,
+) -> tuple[pd.DataFrame, LineView, list[UnparsedLine], int]:
     """Parse whole JSON lines into (frame, raw view, unparsed lines, number of lines consumed)."""
     types = _types or field_arrow_types(entity)
     schema = _schema or pa.schema(list(types.items()))
@@ -504,7 +529,7 @@ def parse_jsonl(entity: str, data: bytes, first_line: int = 1, *, _schema: pa.Sc
     # and a long blank line is caught by the row count check below.
     blank = np.zeros(n_lines, dtype=bool)
     for i in np.flatnonzero(ends - starts <= 64):
-        if not data[starts[i]:ends[i]].strip(_JSON_WS):
+        if not data[starts[i] : ends[i]].strip(_JSON_WS):
             blank[i] = True
     rec = np.flatnonzero(~blank)
     r_starts, r_ends = starts[rec], ends[rec]
@@ -515,7 +540,7 @@ def parse_jsonl(entity: str, data: bytes, first_line: int = 1, *, _schema: pa.Sc
         keep: list[int] = []
         records: list[dict] = []
         for k in range(lo, hi):
-            raw = data[r_starts[k]:r_ends[k]]
+            raw = data[r_starts[k] : r_ends[k]]
             obj, msg = _decode_line(raw)
             if obj is None:
                 unparsed.append(UnparsedLine(first_line + int(rec[k]), raw.decode("utf-8").rstrip("\r"), msg))
@@ -534,7 +559,7 @@ def parse_jsonl(entity: str, data: bytes, first_line: int = 1, *, _schema: pa.Sc
             return
         try:
             table = pa_json.read_json(
-                io.BytesIO(data[r_starts[lo]:r_ends[hi - 1]]),
+                io.BytesIO(data[r_starts[lo] : r_ends[hi - 1]]),
                 read_options=pa_json.ReadOptions(use_threads=n > 10_000),
                 parse_options=pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer"),
             )
@@ -555,8 +580,9 @@ def parse_jsonl(entity: str, data: bytes, first_line: int = 1, *, _schema: pa.Sc
     return frame, raw, unparsed, n_lines
 
 
-def _extra_keys(piece: _ArrowPiece | _PyPiece, known: set[str], data: bytes, r_starts: np.ndarray,
-                r_ends: np.ndarray) -> np.ndarray:
+def _extra_keys(
+    piece: _ArrowPiece | _PyPiece, known: set[str], data: bytes, r_starts: np.ndarray, r_ends: np.ndarray
+) -> np.ndarray:
     n = len(piece.rows)
     out = np.full(n, None, dtype=object)
     if isinstance(piece, _PyPiece):
@@ -573,7 +599,7 @@ def _extra_keys(piece: _ArrowPiece | _PyPiece, known: set[str], data: bytes, r_s
         needle = json.dumps(c, ensure_ascii=False).encode()
         for j in np.flatnonzero(~present):
             k = piece.rows[j]
-            line = data[r_starts[k]:r_ends[k]]
+            line = data[r_starts[k] : r_ends[k]]
             if needle in line and c in json.loads(line):
                 present[j] = True
         for j in np.flatnonzero(present):
@@ -584,8 +610,14 @@ def _extra_keys(piece: _ArrowPiece | _PyPiece, known: set[str], data: bytes, r_s
     return out
 
 
-def _assemble(pieces: list[_ArrowPiece | _PyPiece], fields: Sequence[str], types: dict[str, pa.DataType],
-              data: bytes, r_starts: np.ndarray, r_ends: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+def _assemble(
+    pieces: list[_ArrowPiece | _PyPiece],
+    fields: Sequence[str],
+    types: dict[str, pa.DataType],
+    data: bytes,
+    r_starts: np.ndarray,
+    r_ends: np.ndarray,
+) -> tuple[pd.DataFrame, np.ndarray]:
     pieces = sorted(pieces, key=lambda p: int(p.rows[0]))
     order = np.concatenate([p.rows for p in pieces]) if pieces else np.zeros(0, dtype=np.int64)
     known = set(fields)
@@ -638,8 +670,9 @@ def _csv_header(path: Path, entity: str) -> list[str]:
     unknown = [n for n in names if n not in known]
     if unknown:
         shown = ", ".join(repr(n[:40]) for n in unknown[:10])
-        raise FileRejected(f"CSV 表头含未知字段 / the CSV header has unknown column(s) {shown}; "
-                           f"allowed: {', '.join(known)}")
+        raise FileRejected(
+            f"CSV 表头含未知字段 / the CSV header has unknown column(s) {shown}; allowed: {', '.join(known)}"
+        )
     dups = sorted({n for n in names if names.count(n) > 1})
     if dups:
         raise FileRejected(f"CSV 表头字段重复 / the CSV header repeats column(s) {', '.join(dups)}")
@@ -671,8 +704,10 @@ class CsvRowView(Sequence[str]):
         return json_line({name: self._value(name, i) for name in self._names})
 
     def __iter__(self) -> Iterator[str]:
-        columns = [self._columns[n] if isinstance(self._columns[n], np.ndarray) else self._columns[n].to_pylist()
-                   for n in self._names]
+        columns = [
+            self._columns[n] if isinstance(self._columns[n], np.ndarray) else self._columns[n].to_pylist()
+            for n in self._names
+        ]
         for values in zip(*columns, strict=True):
             yield json_line(dict(zip(self._names, values, strict=True)))
 
@@ -698,8 +733,13 @@ def _read_csv(path: Path, entity: str, max_rows: int, skip: int):
     invalid: list[tuple[int | None, str, str]] = []
 
     def on_invalid(row: Any) -> str:
-        invalid.append((row.number, row.text,
-                        f"CSV 行字段数不符 / expected {row.expected_columns} fields, got {row.actual_columns}"))
+        invalid.append(
+            (
+                row.number,
+                row.text,
+                f"CSV 行字段数不符 / expected {row.expected_columns} fields, got {row.actual_columns}",
+            )
+        )
         return "skip"
 
     reader = pa_csv.open_csv(
@@ -707,8 +747,11 @@ def _read_csv(path: Path, entity: str, max_rows: int, skip: int):
         read_options=pa_csv.ReadOptions(use_threads=False, block_size=8 << 20),
         parse_options=pa_csv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid),
         convert_options=pa_csv.ConvertOptions(
-            column_types={n: pa.string() for n in names}, strings_can_be_null=True, null_values=[""],
-            quoted_strings_can_be_null=True),
+            column_types={n: pa.string() for n in names},
+            strings_can_be_null=True,
+            null_values=[""],
+            quoted_strings_can_be_null=True,
+        ),
     )
     next_line = 2  # the header is line 1
     position = 0  # valid data rows consumed (yielded or skipped)
@@ -758,7 +801,7 @@ def _read_csv(path: Path, entity: str, max_rows: int, skip: int):
         while offset < batch.num_rows:
             take = min(max_rows - pending_rows, batch.num_rows - offset)
             pending.append(batch.slice(offset, take))
-            pending_lines.append(line_arr[offset:offset + take])
+            pending_lines.append(line_arr[offset : offset + take])
             pending_rows += take
             position += take
             offset += take

@@ -31,8 +31,10 @@ class HubFailureNotifier(BaseNotifier):
         exception = context.get("exception")
         # Only the exception's class and the hub's own one-line message: never a record.
         message = getattr(exception, "message", None) or type(exception).__name__
-        send_alert(f"三合一数据枢纽任务失败 / hub task failed: {getattr(ti, 'dag_id', '?')}."
-                   f"{getattr(ti, 'task_id', '?')}: {message}")
+        send_alert(
+            f"三合一数据枢纽任务失败 / hub task failed: {getattr(ti, 'dag_id', '?')}."
+            f"{getattr(ti, 'task_id', '?')}: {message}"
+        )
 
 
 def default_args(*, timeout_minutes: int = 60) -> dict[str, Any]:

@@ -17,8 +17,11 @@ from sanheyi_dag_support import EXCHANGE, START_DATE, SUPERVISION, as_of_from, d
     default_args=default_args(timeout_minutes=60),
     tags=["sanheyi", "exchange"],
     # a run still going after an hour means delivery or the prefecture's side is stuck
-    deadline=DeadlineAlert(reference=DeadlineReference.DAGRUN_QUEUED_AT, interval=timedelta(hours=1),
-                           callback=SyncCallback("sanheyi.alerts.exchange_run_late")),
+    deadline=DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=timedelta(hours=1),
+        callback=SyncCallback("sanheyi.alerts.exchange_run_late"),
+    ),
     doc_md=__doc__,
 )
 def sanheyi_exchange():

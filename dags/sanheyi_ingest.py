@@ -50,8 +50,9 @@ def sanheyi_ingest():
         from sanheyi.pipeline import release_held_stage
         from sanheyi.settings import load_settings
 
-        summary = release_held_stage(load_settings(), datetime.fromisoformat(cycle["as_of"]),
-                                     cycle_id=cycle["cycle_id"])
+        summary = release_held_stage(
+            load_settings(), datetime.fromisoformat(cycle["as_of"]), cycle_id=cycle["cycle_id"]
+        )
         counts = summary.total().__dict__
         context["outlet_events"][WAREHOUSE].extra = {**cycle, "released": counts}
         return counts
@@ -70,8 +71,9 @@ def _ingest(system_code: str, cycle: dict) -> dict:
     from sanheyi.pipeline import ingest_one_source
     from sanheyi.settings import load_settings
 
-    summary = ingest_one_source(load_settings(), system_code, datetime.fromisoformat(cycle["as_of"]),
-                                cycle_id=cycle["cycle_id"])
+    summary = ingest_one_source(
+        load_settings(), system_code, datetime.fromisoformat(cycle["as_of"]), cycle_id=cycle["cycle_id"]
+    )
     return {"system": system_code, "batches": len(summary.batches), **summary.total().__dict__}
 
 

@@ -117,8 +117,18 @@ class ReportBundle(TypedDict):
 
 _METRIC_KEYS = tuple(MetricSet.__annotations__)
 _COUNT_KEYS = (
-    "received", "completed", "on_time", "early", "overdue", "denied", "open_at_end",
-    "open_overdue", "yellow_cards", "red_cards", "complaints", "complaints_substantiated",
+    "received",
+    "completed",
+    "on_time",
+    "early",
+    "overdue",
+    "denied",
+    "open_at_end",
+    "open_overdue",
+    "yellow_cards",
+    "red_cards",
+    "complaints",
+    "complaints_substantiated",
 )
 _RATE_KEYS = tuple(k for k in _METRIC_KEYS if k.endswith("_rate"))
 _MAX_LISTED = 20
@@ -176,7 +186,7 @@ def _check_statistics(stats: Any, where: str, *, need_provisional: bool, problem
         problems.append(f"{where} 不是对象 / is not an object")
         return
     if stats.get("standard_version") != "1.0":
-        problems.append(f"{where}.standard_version 应为 \"1.0\" / must be \"1.0\"")
+        problems.append(f'{where}.standard_version 应为 "1.0" / must be "1.0"')
     period = stats.get("period")
     start = end = None
     if isinstance(period, dict):

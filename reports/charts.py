@@ -124,11 +124,12 @@ def render_charts(view: ReportView) -> Charts:
 
 def _on_time_by_department(view: ReportView) -> tuple[bytes, ...]:
     rows = [d.row for d in view.departments]
-    rated = sorted((r for r in rows if r.get("on_time_rate") is not None),
-                   key=lambda r: (-r["on_time_rate"], r["dept_name"]))
+    rated = sorted(
+        (r for r in rows if r.get("on_time_rate") is not None), key=lambda r: (-r["on_time_rate"], r["dept_name"])
+    )
     unrated = sorted((r for r in rows if r.get("on_time_rate") is None), key=lambda r: r["dept_name"])
     ordered = rated + unrated  # best first; departments without completions last
-    chunks = [ordered[i:i + DEPARTMENTS_PER_CHART] for i in range(0, len(ordered), DEPARTMENTS_PER_CHART)] or [[]]
+    chunks = [ordered[i : i + DEPARTMENTS_PER_CHART] for i in range(0, len(ordered), DEPARTMENTS_PER_CHART)] or [[]]
     return tuple(
         _on_time_chart(view, chunk, f"（{k}/{len(chunks)}）" if len(chunks) > 1 else "")
         for k, chunk in enumerate(chunks, start=1)
@@ -151,8 +152,14 @@ def _on_time_chart(view: ReportView, chunk: list[dict], part: str) -> bytes:
     for bar, row in zip(bars, ordered, strict=True):
         rate = row.get("on_time_rate")
         text = "本期无办结" if rate is None else f"{rate * 100:.2f}%"
-        ax.text(bar.get_width() + 0.01, bar.get_y() + bar.get_height() / 2, text, va="center", fontsize=9,
-                color=GREY if rate is None else "#222222")
+        ax.text(
+            bar.get_width() + 0.01,
+            bar.get_y() + bar.get_height() / 2,
+            text,
+            va="center",
+            fontsize=9,
+            color=GREY if rate is None else "#222222",
+        )
     total = view.total.get("on_time_rate")
     note = "红色为低于60%"
     if total is not None:
@@ -196,8 +203,14 @@ def _cards_by_week(view: ReportView) -> bytes:
         if top:
             ax.text(x, top, str(top), ha="center", va="bottom", fontsize=9)
     rotate = len(weeks) > 5
-    ax.set_xticks(list(xs), [w.label for w in weeks], rotation=30 if rotate else 0,
-                  ha="right" if rotate else "center", rotation_mode="anchor" if rotate else "default", fontsize=9)
+    ax.set_xticks(
+        list(xs),
+        [w.label for w in weeks],
+        rotation=30 if rotate else 0,
+        ha="right" if rotate else "center",
+        rotation_mode="anchor" if rotate else "default",
+        fontsize=9,
+    )
     ax.grid(axis="x", visible=False)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylim(0, max([*tops, 1]) * 1.2)
@@ -221,8 +234,14 @@ def _power_types(view: ReportView) -> bytes:
         bars = ax.bar([x + offset for x in xs], values, width=width, color=color, label=name)
         for bar, value in zip(bars, values, strict=True):
             if value:
-                ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height(), str(value), ha="center", va="bottom",
-                        fontsize=8)
+                ax.text(
+                    bar.get_x() + bar.get_width() / 2,
+                    bar.get_height(),
+                    str(value),
+                    ha="center",
+                    va="bottom",
+                    fontsize=8,
+                )
     ax.set_xticks(xs, [POWER_TYPES.get(r["power_type"], r["power_type"]) for r in rows], fontsize=9)
     ax.grid(axis="x", visible=False)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))

@@ -56,9 +56,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def render_report(
-    bundle: ReportBundle, out_dir: Path, formats: Sequence[str] = FORMATS
-) -> ReportFiles:
+def render_report(bundle: ReportBundle, out_dir: Path, formats: Sequence[str] = FORMATS) -> ReportFiles:
     """Render ``bundle`` into ``out_dir`` in the requested formats and return the paths written.
 
     The bundle is checked first (every problem listed in one :class:`ReportBundleError`); all

@@ -45,6 +45,7 @@ DASH = "—"
 
 # ---------------------------------------------------------------- formatting
 
+
 def fmt_value(metric: Metric, value: Any) -> str:
     """A figure as the report prints it: ``61.90%``, ``49.27``, ``21``; ``—`` for a null rate."""
     if value is None:
@@ -118,6 +119,7 @@ def period_label(start: date, end: date) -> str:
 
 
 # ---------------------------------------------------------------- model
+
 
 @dataclass(frozen=True)
 class SummaryItem:

@@ -211,8 +211,13 @@ def _summary(wb: Workbook, view: ReportView) -> None:
 def _departments(wb: Workbook, view: ReportView) -> None:
     has_prev = view.previous_total is not None
     others = [m for m in METRICS if m.kind != "grade" and m.key != "score"]
-    columns = [_Col("排名", FMT_COUNT, 5), _Col("部门名称", min_width=20), _Col("部门代码", min_width=20),
-               _Col("综合得分", FMT_SCORE, 8), _Col("等级", min_width=6)]
+    columns = [
+        _Col("排名", FMT_COUNT, 5),
+        _Col("部门名称", min_width=20),
+        _Col("部门代码", min_width=20),
+        _Col("综合得分", FMT_SCORE, 8),
+        _Col("等级", min_width=6),
+    ]
     if has_prev:
         columns.append(_Col("得分较上期", FMT_DELTA_SCORE, 9))
     columns += [_Col(m.label, _metric_fmt(m), 8) for m in others]
@@ -224,8 +229,13 @@ def _departments(wb: Workbook, view: ReportView) -> None:
         rows.append(row + [d.row.get(m.key) for m in others])
     total = [None, "全市合计", None, view.total.get("score"), view.total.get("grade")]
     if has_prev:
-        total.append(change(METRIC_BY_KEY["score"], view.total.get("score"),
-                            view.previous_total.get("score") if view.previous_total else None).value)
+        total.append(
+            change(
+                METRIC_BY_KEY["score"],
+                view.total.get("score"),
+                view.previous_total.get("score") if view.previous_total else None,
+            ).value
+        )
     rows.append(total + [view.total.get(m.key) for m in others])
     _sheet(wb, "部门排名", view, columns, rows, freeze="C3", total_rows=(len(rows) - 1,))
 
@@ -240,15 +250,40 @@ def _power_types(wb: Workbook, view: ReportView) -> None:
 
 def _events(wb: Workbook, view: ReportView) -> None:
     columns = [
-        _Col("序号", FMT_COUNT, 5), _Col("编号类别", min_width=6), _Col("办件/投诉编号", min_width=18),
-        _Col("来源", min_width=8), _Col("部门", min_width=18), _Col("权力事项编码", min_width=20),
-        _Col("权力事项", min_width=20, max_width=40), _Col("权力类别", min_width=8), _Col("规则编号", min_width=6),
-        _Col("规则", min_width=12), _Col("信号", min_width=5), _Col("发生日期", FMT_DATE, 11),
-        _Col("超期天数", FMT_COUNT, 6), _Col("状态", min_width=6), _Col("推定日历", min_width=6),
+        _Col("序号", FMT_COUNT, 5),
+        _Col("编号类别", min_width=6),
+        _Col("办件/投诉编号", min_width=18),
+        _Col("来源", min_width=8),
+        _Col("部门", min_width=18),
+        _Col("权力事项编码", min_width=20),
+        _Col("权力事项", min_width=20, max_width=40),
+        _Col("权力类别", min_width=8),
+        _Col("规则编号", min_width=6),
+        _Col("规则", min_width=12),
+        _Col("信号", min_width=5),
+        _Col("发生日期", FMT_DATE, 11),
+        _Col("超期天数", FMT_COUNT, 6),
+        _Col("状态", min_width=6),
+        _Col("推定日历", min_width=6),
     ]
     rows = [
-        [i, e.ref_kind, e.ref, e.source, e.dept_name, e.power_code or None, e.power_name, e.power_type, e.rule,
-         e.rule_name, e.card_name, e.event_date, e.days_overdue, e.status_name, "是" if e.provisional else None]
+        [
+            i,
+            e.ref_kind,
+            e.ref,
+            e.source,
+            e.dept_name,
+            e.power_code or None,
+            e.power_name,
+            e.power_type,
+            e.rule,
+            e.rule_name,
+            e.card_name,
+            e.event_date,
+            e.days_overdue,
+            e.status_name,
+            "是" if e.provisional else None,
+        ]
         for i, e in enumerate(view.events, start=1)
     ]
     _sheet(wb, "监察信号", view, columns, rows, freeze="D3")
@@ -256,8 +291,12 @@ def _events(wb: Workbook, view: ReportView) -> None:
 
 def _quarantine(wb: Workbook, view: ReportView) -> None:
     columns = [
-        _Col("来源系统", min_width=10), _Col("来源系统代码", min_width=10), _Col("数据类别", min_width=8),
-        _Col("记录标识", min_width=18), _Col("来源方式", min_width=8), _Col("违反规则", min_width=14),
+        _Col("来源系统", min_width=10),
+        _Col("来源系统代码", min_width=10),
+        _Col("数据类别", min_width=8),
+        _Col("记录标识", min_width=18),
+        _Col("来源方式", min_width=8),
+        _Col("违反规则", min_width=14),
         _Col("说明", min_width=30, max_width=80),
     ]
     rows = [

@@ -18,8 +18,10 @@ def send_alert(text: str) -> None:
     if not webhook:
         return
     request = urllib.request.Request(  # noqa: S310 - an operator-configured URL
-        webhook, data=json.dumps({"text": text}, ensure_ascii=False).encode("utf-8"),
-        headers={"Content-Type": "application/json"}, method="POST",
+        webhook,
+        data=json.dumps({"text": text}, ensure_ascii=False).encode("utf-8"),
+        headers={"Content-Type": "application/json"},
+        method="POST",
     )
     try:
         urllib.request.urlopen(request, timeout=10).close()  # noqa: S310
@@ -29,5 +31,7 @@ def send_alert(text: str) -> None:
 
 def exchange_run_late(**_context: object) -> None:
     """Deadline callback: an exchange run has not finished in time (receipts or delivery stuck)."""
-    send_alert("交换任务超时 / the Changzhou exchange run passed its deadline: check delivery and receipts "
-               "(sanheyi exchange status)")
+    send_alert(
+        "交换任务超时 / the Changzhou exchange run passed its deadline: check delivery and receipts "
+        "(sanheyi exchange status)"
+    )

@@ -46,8 +46,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _as_of_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--as-of", type=parse_instant, default=None,
-                        help="the instant T the cycle runs as of (RFC 3339 with offset; default: now)")
+    parser.add_argument(
+        "--as-of",
+        type=parse_instant,
+        default=None,
+        help="the instant T the cycle runs as of (RFC 3339 with offset; default: now)",
+    )
 
 
 def _format_option(parser: argparse.ArgumentParser) -> None:
@@ -57,7 +61,7 @@ def _format_option(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from sanheyi import commands
 
-    parser = _Parser(prog="sanheyi", description="溧阳市\"三合一\"数据交换枢纽 / Liyang 三合一 data hub")
+    parser = _Parser(prog="sanheyi", description='溧阳市"三合一"数据交换枢纽 / Liyang 三合一 data hub')
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -66,9 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="one full cycle: read, validate, load, supervise, exchange, report")
     _as_of_option(p)
-    p.add_argument("--stage", action="append",
-                   choices=("ingest", "supervise", "exchange", "report"),
-                   help="run only these stages (repeatable; default: all)")
+    p.add_argument(
+        "--stage",
+        action="append",
+        choices=("ingest", "supervise", "exchange", "report"),
+        help="run only these stages (repeatable; default: all)",
+    )
     p.set_defaults(handler=commands.cmd_run)
 
     p = sub.add_parser("stats", help="statistics of §7 for a period")
@@ -86,12 +93,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("status", help="per source and per package: state, counts, cursors, verdicts")
     p.add_argument("--format", choices=("json", "table"), default="table")
-    p.add_argument("--as-of", type=parse_instant, default=None,
-                   help="count the 7 days up to this instant (RFC 3339 with offset; default: now)")
+    p.add_argument(
+        "--as-of",
+        type=parse_instant,
+        default=None,
+        help="count the 7 days up to this instant (RFC 3339 with offset; default: now)",
+    )
     p.set_defaults(handler=commands.cmd_status)
 
     batches = sub.add_parser("batches", help="batches held by data quality checks").add_subparsers(
-        dest="action", required=True, parser_class=_Parser)
+        dest="action", required=True, parser_class=_Parser
+    )
     p = batches.add_parser("list", help="batches held by a blocking data quality check, with the reason")
     _format_option(p)
     p.add_argument("--all", action="store_true", help="include holds released and loaded since")
@@ -103,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=commands.cmd_batches_release)
 
     quarantine = sub.add_parser("quarantine", help="quarantined records").add_subparsers(
-        dest="action", required=True, parser_class=_Parser)
+        dest="action", required=True, parser_class=_Parser
+    )
     p = quarantine.add_parser("list", help="quarantined records with their reasons (no personal data)")
     _format_option(p)
     p.add_argument("--system", default=None)
@@ -118,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=commands.cmd_quarantine_replay)
 
     systems = sub.add_parser("systems", help="the project office's registry of self-built systems").add_subparsers(
-        dest="action", required=True, parser_class=_Parser)
+        dest="action", required=True, parser_class=_Parser
+    )
     p = systems.add_parser("apply", help="register an application (YAML, §6)")
     p.add_argument("file", type=Path)
     p.set_defaults(handler=commands.cmd_systems_apply)
@@ -141,7 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=commands.cmd_systems_verify_log)
 
     exchange = sub.add_parser("exchange", help="packages for Changzhou").add_subparsers(
-        dest="action", required=True, parser_class=_Parser)
+        dest="action", required=True, parser_class=_Parser
+    )
     p = exchange.add_parser("verify", help="verify a package (checksums, signature, sequence, chain)")
     p.add_argument("package", type=Path)
     p.add_argument("--public-key", type=Path, required=True)

@@ -68,15 +68,37 @@ def cmd_batches_list(args: argparse.Namespace, settings: Settings) -> int:
         print_json(holds)
         return 0
     rows = [
-        [h["batch_id"], h["source_system"], h["entity"], h["origin"], h["status"], h["held_at"][:16],
-         "; ".join(r["check"] for r in h["reason"]),
-         h["reason"][0]["message_zh"] if h["reason"] else ""]
+        [
+            h["batch_id"],
+            h["source_system"],
+            h["entity"],
+            h["origin"],
+            h["status"],
+            h["held_at"][:16],
+            "; ".join(r["check"] for r in h["reason"]),
+            h["reason"][0]["message_zh"] if h["reason"] else "",
+        ]
         for h in holds
     ]
-    print(render_table(["批次 batch", "来源 source", "实体 entity", "位置 origin", "状态 status", "暂停于 held at",
-                        "检查 checks", "说明 message"], rows))
-    print(f"{sum(h['status'] == 'HELD' for h in holds)} batch(es) held; release one with "
-          "`sanheyi batches release BATCH_ID --by NAME --reason TEXT`")
+    print(
+        render_table(
+            [
+                "批次 batch",
+                "来源 source",
+                "实体 entity",
+                "位置 origin",
+                "状态 status",
+                "暂停于 held at",
+                "检查 checks",
+                "说明 message",
+            ],
+            rows,
+        )
+    )
+    print(
+        f"{sum(h['status'] == 'HELD' for h in holds)} batch(es) held; release one with "
+        "`sanheyi batches release BATCH_ID --by NAME --reason TEXT`"
+    )
     return 0
 
 
@@ -85,8 +107,7 @@ def cmd_batches_release(args: argparse.Namespace, settings: Settings) -> int:
 
     from sanheyi.quality import release_batch
 
-    print(release_batch(settings, args.batch_id, by=args.by, reason=args.reason,
-                        now=datetime.now(UTC).astimezone()))
+    print(release_batch(settings, args.batch_id, by=args.by, reason=args.reason, now=datetime.now(UTC).astimezone()))
     return 0
 
 
@@ -98,8 +119,15 @@ def cmd_quarantine_list(args: argparse.Namespace, settings: Settings) -> int:
         print_json(entries)
         return 0
     rows = [
-        [e["quarantine_id"], e["source_system"], e["entity"], e["record_key"], f"{e['origin']}:{e['line_no'] or ''}",
-         ",".join(v["rule_id"] for v in e["violations"]), e["violations"][0]["message_zh"] if e["violations"] else ""]
+        [
+            e["quarantine_id"],
+            e["source_system"],
+            e["entity"],
+            e["record_key"],
+            f"{e['origin']}:{e['line_no'] or ''}",
+            ",".join(v["rule_id"] for v in e["violations"]),
+            e["violations"][0]["message_zh"] if e["violations"] else "",
+        ]
         for e in entries
     ]
     headers = ["id", "来源 source", "实体 entity", "记录 key", "位置 origin", "规则 rules", "说明 message"]
@@ -153,9 +181,23 @@ def cmd_systems_list(args: argparse.Namespace, settings: Settings) -> int:
     if args.format == "json":
         print_json(systems)
     else:
-        print(render_table(["system", "name", "dept", "state", "interface", "last check", "waiting"],
-                           [[s["system_code"], s["system_name"], s["dept_code"], s["state"], s["interface_type"],
-                             s["last_check"], s["waiting"]] for s in systems]))
+        print(
+            render_table(
+                ["system", "name", "dept", "state", "interface", "last check", "waiting"],
+                [
+                    [
+                        s["system_code"],
+                        s["system_name"],
+                        s["dept_code"],
+                        s["state"],
+                        s["interface_type"],
+                        s["last_check"],
+                        s["waiting"],
+                    ]
+                    for s in systems
+                ],
+            )
+        )
     return 0
 
 
@@ -195,9 +237,22 @@ def cmd_exchange_status(args: argparse.Namespace, settings: Settings) -> int:
     if args.format == "json":
         print_json(packages)
     else:
-        print(render_table(["seq", "file", "records", "state", "receipt", "flagged"],
-                           [[p["sequence"], p["file_name"], p["records"], p["state"], p["receipt_status"] or "",
-                             p["flagged_at"] or ""] for p in packages]))
+        print(
+            render_table(
+                ["seq", "file", "records", "state", "receipt", "flagged"],
+                [
+                    [
+                        p["sequence"],
+                        p["file_name"],
+                        p["records"],
+                        p["state"],
+                        p["receipt_status"] or "",
+                        p["flagged_at"] or "",
+                    ]
+                    for p in packages
+                ],
+            )
+        )
     return 0
 
 

@@ -57,21 +57,59 @@ def describe_ingest(summary: IngestSummary) -> str:
     lines = []
     if summary.batches:
         rows = [
-            [b.batch_id, b.source_system, b.entity, Path(b.origin).name, b.counts.received, b.counts.loaded,
-             b.counts.quarantined, b.counts.duplicate, b.counts.stale, b.counts.held]
+            [
+                b.batch_id,
+                b.source_system,
+                b.entity,
+                Path(b.origin).name,
+                b.counts.received,
+                b.counts.loaded,
+                b.counts.quarantined,
+                b.counts.duplicate,
+                b.counts.stale,
+                b.counts.held,
+            ]
             for b in summary.batches
         ]
         total = summary.total()
-        rows.append(["", "合计 total", "", "", total.received, total.loaded, total.quarantined, total.duplicate,
-                     total.stale, total.held])
-        lines.append(render_table(
-            ["batch", "source", "entity", "origin", "received", "loaded", "quarantined", "duplicate", "stale", "held"],
-            rows))
+        rows.append(
+            [
+                "",
+                "合计 total",
+                "",
+                "",
+                total.received,
+                total.loaded,
+                total.quarantined,
+                total.duplicate,
+                total.stale,
+                total.held,
+            ]
+        )
+        lines.append(
+            render_table(
+                [
+                    "batch",
+                    "source",
+                    "entity",
+                    "origin",
+                    "received",
+                    "loaded",
+                    "quarantined",
+                    "duplicate",
+                    "stale",
+                    "held",
+                ],
+                rows,
+            )
+        )
     else:
         lines.append("no new data in any source")
     for held in summary.held:
-        lines.append(f"HELD batch {held.batch_id} {held.source_system}/{held.entity} {Path(held.origin).name}: "
-                     f"{held.reason} (sanheyi batches list | release)")
+        lines.append(
+            f"HELD batch {held.batch_id} {held.source_system}/{held.entity} {Path(held.origin).name}: "
+            f"{held.reason} (sanheyi batches list | release)"
+        )
     for name, reason in summary.rejected_files:
         lines.append(f"rejected file {name}: {reason}")
     for system, message in summary.failed_sources:

@@ -28,21 +28,22 @@ def say(text: str = "") -> None:
 
 def airflow_env(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({
-        "SANHEYI_HOME": str(settings.home),
-        "AIRFLOW_HOME": str(settings.airflow_home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        "PYTHONPATH": os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-    })
+    env.update(
+        {
+            "SANHEYI_HOME": str(settings.home),
+            "AIRFLOW_HOME": str(settings.airflow_home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+            "PYTHONPATH": os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+        }
+    )
     return env
 
 
 def _airflow(settings: Settings, *args: str) -> subprocess.CompletedProcess:
     airflow = Path(sys.executable).with_name("airflow")
-    return subprocess.run([str(airflow), *args], env=airflow_env(settings), capture_output=True, text=True,
-                          check=False)
+    return subprocess.run([str(airflow), *args], env=airflow_env(settings), capture_output=True, text=True, check=False)
 
 
 def prepare_airflow(settings: Settings) -> None:
@@ -138,21 +139,34 @@ def summarise(settings: Settings) -> None:
             "cases": conn.execute(select(func.count()).select_from(fct_case)).scalar_one(),
             "steps": conn.execute(select(func.count()).select_from(fct_case_step)).scalar_one(),
             "complaints": conn.execute(select(func.count()).select_from(fct_complaint)).scalar_one(),
-            "active events": conn.execute(select(func.count()).select_from(fct_supervision_event)
-                                          .where(fct_supervision_event.c.status == "ACTIVE")).scalar_one(),
+            "active events": conn.execute(
+                select(func.count())
+                .select_from(fct_supervision_event)
+                .where(fct_supervision_event.c.status == "ACTIVE")
+            ).scalar_one(),
         }
-        totals = conn.execute(select(
-            func.sum(ops_load_batch.c.received_count), func.sum(ops_load_batch.c.loaded_count),
-            func.sum(ops_load_batch.c.quarantined_count), func.sum(ops_load_batch.c.duplicate_count),
-            func.sum(ops_load_batch.c.stale_count), func.sum(ops_load_batch.c.held_count),
-        )).one()
-        packages = conn.execute(select(ops_package.c.file_name, ops_package.c.state,
-                                       ops_package.c.receipt_status).order_by(ops_package.c.sequence)).all()
+        totals = conn.execute(
+            select(
+                func.sum(ops_load_batch.c.received_count),
+                func.sum(ops_load_batch.c.loaded_count),
+                func.sum(ops_load_batch.c.quarantined_count),
+                func.sum(ops_load_batch.c.duplicate_count),
+                func.sum(ops_load_batch.c.stale_count),
+                func.sum(ops_load_batch.c.held_count),
+            )
+        ).one()
+        packages = conn.execute(
+            select(ops_package.c.file_name, ops_package.c.state, ops_package.c.receipt_status).order_by(
+                ops_package.c.sequence
+            )
+        ).all()
     engine.dispose()
     say("  warehouse: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     received, loaded, quarantined, duplicate, stale, held = (int(v or 0) for v in totals)
-    say(f"  all batches: received {received} = loaded {loaded} + quarantined {quarantined} + duplicate "
-        f"{duplicate} + stale {stale} + held {held}")
+    say(
+        f"  all batches: received {received} = loaded {loaded} + quarantined {quarantined} + duplicate "
+        f"{duplicate} + stale {stale} + held {held}"
+    )
     reasons = Counter(entry["reason"] for entry in list_quarantine(settings))
     say("  quarantined, by reason: " + (", ".join(f"{k} {v}" for k, v in sorted(reasons.items())) or "none"))
     say("  (details: sanheyi quarantine list)")

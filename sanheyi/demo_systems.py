@@ -41,11 +41,19 @@ class DemoSystem:
 
 
 SYSTEMS = (
-    DemoSystem("SELF_GA", "溧阳市公安局行政审批系统", "溧阳市公安局", "CLASSIFIED", "涉密业务数据，按规定自建",
-               "soap", 1),
+    DemoSystem(
+        "SELF_GA", "溧阳市公安局行政审批系统", "溧阳市公安局", "CLASSIFIED", "涉密业务数据，按规定自建", "soap", 1
+    ),
     DemoSystem("SELF_CZ", "溧阳市财政局非税收入系统", "溧阳市财政局", "FUNDS", "涉及资金收缴，独立运行", "sql", 2),
-    DemoSystem("SELF_ZR", "溧阳市不动产登记系统", "溧阳市自然资源和规划局", "EXISTING_INVESTMENT",
-               "已有较大信息化投入且功能完备", "file", 3),
+    DemoSystem(
+        "SELF_ZR",
+        "溧阳市不动产登记系统",
+        "溧阳市自然资源和规划局",
+        "EXISTING_INVESTMENT",
+        "已有较大信息化投入且功能完备",
+        "file",
+        3,
+    ),
 )
 
 _running: list[SoapSimulator] = []
@@ -55,20 +63,34 @@ def _records_for(system: DemoSystem) -> tuple[str, list[str], dict[str, list[dic
     """The department, its active power codes and the system's cases and steps (in its scope)."""
     catalogue = generate(GeneratorSpec(cases=10, complaints=0, invalid_cases=0, update_share=0))
     dept = next(d["dept_code"] for d in catalogue.records["department"] if d["name"] == system.dept_name)
-    scope = sorted(i["power_code"] for i in catalogue.records["power_item"]
-                   if i["dept_code"] == dept and i["state"] == "A")
-    data = generate(GeneratorSpec(
-        cases=300, complaints=0, invalid_cases=0, source_system=system.code, update_share=0,
-        seed=CATALOGUE_SEED + system.seed_offset, catalogue_seed=CATALOGUE_SEED, power_codes=tuple(scope),
-    ))
+    scope = sorted(
+        i["power_code"] for i in catalogue.records["power_item"] if i["dept_code"] == dept and i["state"] == "A"
+    )
+    data = generate(
+        GeneratorSpec(
+            cases=300,
+            complaints=0,
+            invalid_cases=0,
+            source_system=system.code,
+            update_share=0,
+            seed=CATALOGUE_SEED + system.seed_offset,
+            catalogue_seed=CATALOGUE_SEED,
+            power_codes=tuple(scope),
+        )
+    )
     return dept, scope, {"case": data.latest("case"), "case_step": data.latest("case_step")}
 
 
 def _application(system: DemoSystem, dept: str, scope: list[str], interface: dict) -> dict:
     return {
-        "system_code": system.code, "system_name": system.name, "dept_code": dept,
-        "justification": system.justification, "justification_note": system.note, "power_codes": scope,
-        "interface": interface, "contact": {"name": "王工", "phone": "0519-87000000"},
+        "system_code": system.code,
+        "system_name": system.name,
+        "dept_code": dept,
+        "justification": system.justification,
+        "justification_note": system.note,
+        "power_codes": scope,
+        "interface": interface,
+        "contact": {"name": "王工", "phone": "0519-87000000"},
     }
 
 
@@ -82,8 +104,10 @@ def prepare_self_built_systems(settings: Settings, as_of: datetime) -> list[str]
         interface = _start_interface(settings, system, records)
         if system.code not in registered:
             path = applications / f"application.{system.code}.yaml"
-            path.write_text(yaml.safe_dump(_application(system, dept, scope, interface), allow_unicode=True,
-                                           sort_keys=False), encoding="utf-8")
+            path.write_text(
+                yaml.safe_dump(_application(system, dept, scope, interface), allow_unicode=True, sort_keys=False),
+                encoding="utf-8",
+            )
             lines.append(apply_system(settings, path, by=OFFICE, now=as_of))
             registered[system.code] = "APPLIED"
         if system.kind == "file":
@@ -92,8 +116,9 @@ def prepare_self_built_systems(settings: Settings, as_of: datetime) -> list[str]
         passed, message = check_system(settings, system.code, now=as_of)
         lines.append(message)
         if passed and registered[system.code] == "APPLIED":
-            lines.append(decide(settings, system.code, "approve", by=OFFICE,
-                                reason=f"{system.note}；符合性检查通过", now=as_of))
+            lines.append(
+                decide(settings, system.code, "approve", by=OFFICE, reason=f"{system.note}；符合性检查通过", now=as_of)
+            )
     return lines
 
 
@@ -121,11 +146,20 @@ def _start_interface(settings: Settings, system: DemoSystem, records: dict[str, 
         return {"type": "sql", "address": f"sqlite:///{database}", "credential": None}
     folder = settings.inbox / system.code
     if not folder.exists():
-        data = generate(GeneratorSpec(cases=60, complaints=0, invalid_cases=0, source_system=system.code,
-                                      update_share=0, seed=CATALOGUE_SEED + system.seed_offset,
-                                      catalogue_seed=CATALOGUE_SEED))
-        only_cases = type(data)(spec=data.spec, records={"case": data.records["case"]}, updates={}, invalid={},
-                                manifest=[], counts={})
+        data = generate(
+            GeneratorSpec(
+                cases=60,
+                complaints=0,
+                invalid_cases=0,
+                source_system=system.code,
+                update_share=0,
+                seed=CATALOGUE_SEED + system.seed_offset,
+                catalogue_seed=CATALOGUE_SEED,
+            )
+        )
+        only_cases = type(data)(
+            spec=data.spec, records={"case": data.records["case"]}, updates={}, invalid={}, manifest=[], counts={}
+        )
         write_inbox(only_cases, settings.inbox, csv_entities=())
     return {"type": "file", "address": None, "credential": None}
 
@@ -133,4 +167,3 @@ def _start_interface(settings: Settings, system: DemoSystem, records: dict[str, 
 def stop_simulators() -> None:
     while _running:
         _running.pop().stop()
-

@@ -35,9 +35,13 @@ def transport_for(settings: Settings) -> Transport:
         credential = CredentialResolver().resolve(sftp.get("credential"))
         keys = [credential.token] if credential and credential.token and "PRIVATE KEY" in credential.token else []
         return SftpTransport(
-            sftp["host"], int(sftp.get("port") or 22), sftp["username"], sftp.get("remote_dir") or "/incoming",
+            sftp["host"],
+            int(sftp.get("port") or 22),
+            sftp["username"],
+            sftp.get("remote_dir") or "/incoming",
             password=None if keys or credential is None else credential.password,
-            client_keys=keys, known_hosts=sftp.get("known_hosts"),
+            client_keys=keys,
+            known_hosts=sftp.get("known_hosts"),
         )
     return OutboxTransport(settings.outbox)
 
@@ -116,10 +120,15 @@ def package_status(settings: Settings) -> list[dict]:
         engine.dispose()
     return [
         {
-            "sequence": r.sequence, "file_name": r.file_name, "records": sum((r.record_counts or {}).values()),
-            "record_counts": r.record_counts, "state": r.state, "created_at": r.created_at.isoformat(),
+            "sequence": r.sequence,
+            "file_name": r.file_name,
+            "records": sum((r.record_counts or {}).values()),
+            "record_counts": r.record_counts,
+            "state": r.state,
+            "created_at": r.created_at.isoformat(),
             "delivered_at": r.delivered_at.isoformat() if r.delivered_at else None,
-            "receipt_status": r.receipt_status, "receipt_errors": r.receipt_errors,
+            "receipt_status": r.receipt_status,
+            "receipt_errors": r.receipt_errors,
             "flagged_at": r.flagged_at.isoformat() if r.flagged_at else None,
         }
         for r in rows

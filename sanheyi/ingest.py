@@ -80,7 +80,12 @@ def unified_source(settings: Settings) -> Source:
 
 
 def ingest_sources(
-    engine: Engine, settings: Settings, sources: Iterable[Source], *, cycle_id: str, now: datetime,
+    engine: Engine,
+    settings: Settings,
+    sources: Iterable[Source],
+    *,
+    cycle_id: str,
+    now: datetime,
     release_held: bool = True,
 ) -> IngestSummary:
     """Read the sources in order (unified platform first), then release or expire held steps."""
@@ -100,16 +105,23 @@ def ingest_sources(
 
 
 def _ingest_source(
-    engine: Engine, settings: Settings, source: Source, references: ReferenceCache, summary: IngestSummary,
-    *, cycle_id: str, now: datetime,
+    engine: Engine,
+    settings: Settings,
+    source: Source,
+    references: ReferenceCache,
+    summary: IngestSummary,
+    *,
+    cycle_id: str,
+    now: datetime,
 ) -> None:
     # A file that cannot be parsed at all ends the connector's iteration: move it aside and start
     # reading again, which picks up from the next file (the ones done are archived already).
     while True:
         try:
             for batch in _read(engine, source):
-                report = store_batch(engine, settings, batch, references, scope=source.scope, cycle_id=cycle_id,
-                                     now=now)
+                report = store_batch(
+                    engine, settings, batch, references, scope=source.scope, cycle_id=cycle_id, now=now
+                )
                 if report is not None and report.status != "HELD":
                     summary.batches.append(report)
                 if report is not None and report.status != "LOADED":
@@ -149,8 +161,14 @@ def _file_sha256(path: Path) -> str:
 
 
 def store_batch(
-    engine: Engine, settings: Settings, batch: RecordBatch, references: ReferenceCache,
-    *, scope: frozenset[str] | None, cycle_id: str, now: datetime,
+    engine: Engine,
+    settings: Settings,
+    batch: RecordBatch,
+    references: ReferenceCache,
+    *,
+    scope: frozenset[str] | None,
+    cycle_id: str,
+    now: datetime,
 ) -> BatchReport | None:
     """Validate one batch and store all of it (records, quarantine, held steps, counts, cursor) at once.
 
@@ -170,30 +188,64 @@ def store_batch(
     checked = quality.applies(batch)
     hold = quality.open_hold(engine, batch, file_sha) if checked else None
     if hold is not None and quality.is_held(hold):
-        log.warning("batch %s %s/%s %s is held by a data quality check; skipped until released "
-                    "(sanheyi batches release %s)", hold.batch_id, system, batch.entity, batch.origin, hold.batch_id,
-                    extra={"batch_id": hold.batch_id})
-        return BatchReport(hold.batch_id, system, batch.entity, batch.origin,
-                           BatchCounts(batch.received, 0, 0, 0, 0, batch.received), status="HELD",
-                           reason="; ".join(r["message_en"] for r in hold.reason))
+        log.warning(
+            "batch %s %s/%s %s is held by a data quality check; skipped until released (sanheyi batches release %s)",
+            hold.batch_id,
+            system,
+            batch.entity,
+            batch.origin,
+            hold.batch_id,
+            extra={"batch_id": hold.batch_id},
+        )
+        return BatchReport(
+            hold.batch_id,
+            system,
+            batch.entity,
+            batch.origin,
+            BatchCounts(batch.received, 0, 0, 0, 0, batch.received),
+            status="HELD",
+            reason="; ".join(r["message_en"] for r in hold.reason),
+        )
     outcome = validate_batch(batch, references.for_system(scope))
     verdict = quality.check(engine, batch, outcome, now=now, release=hold) if checked else None
     if verdict is not None and verdict.blocks:
         held_id = quality.hold_batch(engine, batch, verdict, file_sha, cycle_id=cycle_id, now=now)
         reason = "; ".join(f.message_en for f in verdict.blocking_failures())
-        log.warning("batch %s %s/%s %s held, nothing loaded: %s", held_id, system, batch.entity, batch.origin,
-                    reason, extra={"batch_id": held_id})
-        return BatchReport(held_id, system, batch.entity, batch.origin,
-                           BatchCounts(batch.received, 0, 0, 0, 0, batch.received), status="HELD_GE", reason=reason)
+        log.warning(
+            "batch %s %s/%s %s held, nothing loaded: %s",
+            held_id,
+            system,
+            batch.entity,
+            batch.origin,
+            reason,
+            extra={"batch_id": held_id},
+        )
+        return BatchReport(
+            held_id,
+            system,
+            batch.entity,
+            batch.origin,
+            BatchCounts(batch.received, 0, 0, 0, 0, batch.received),
+            status="HELD_GE",
+            reason=reason,
+        )
     with engine.begin() as conn:
         batch_id = open_batch(
-            conn, cycle_id=cycle_id, source_system=system, entity=batch.entity,
-            origin=batch.origin, started_at=now, origin_sha256=file_sha,
+            conn,
+            cycle_id=cycle_id,
+            source_system=system,
+            entity=batch.entity,
+            origin=batch.origin,
+            started_at=now,
+            origin_sha256=file_sha,
         )
         counts, loaded_rows = _store_outcome(conn, batch, outcome, batch_id, now)
         max_updated = loaded_rows["updated_at"].max() if not loaded_rows.empty else None
         close_batch(
-            conn, batch_id, counts, finished_at=now,
+            conn,
+            batch_id,
+            counts,
+            finished_at=now,
             max_updated_at=None if pd.isna(max_updated) else max_updated.to_pydatetime(),
         )
         if batch.next_cursor is not None:
@@ -207,8 +259,17 @@ def store_batch(
         archive_file(file_path, settings.archive, system)
     log.info(
         "batch %s %s/%s %s: received=%d loaded=%d quarantined=%d duplicate=%d stale=%d held=%d",
-        batch_id, system, batch.entity, batch.origin, counts.received, counts.loaded,
-        counts.quarantined, counts.duplicate, counts.stale, counts.held, extra={"batch_id": batch_id},
+        batch_id,
+        system,
+        batch.entity,
+        batch.origin,
+        counts.received,
+        counts.loaded,
+        counts.quarantined,
+        counts.duplicate,
+        counts.stale,
+        counts.held,
+        extra={"batch_id": batch_id},
     )
     return BatchReport(batch_id, system, batch.entity, batch.origin, counts)
 
@@ -225,16 +286,24 @@ def _store_outcome(
     add_to_quarantine(conn, batch_id, quarantine, now)
     received = outcome.received + len(batch.unparsed)
     counts = BatchCounts(
-        received=received, loaded=result.loaded, quarantined=len(quarantine),
-        duplicate=result.duplicate, stale=result.stale, held=held,
+        received=received,
+        loaded=result.loaded,
+        quarantined=len(quarantine),
+        duplicate=result.duplicate,
+        stale=result.stale,
+        held=held,
     )
     return counts, result.loaded_rows
 
 
 def _quarantine_row(item: QuarantineItem) -> QuarantineRow:
     return QuarantineRow(
-        source_system=item.source_system, entity=item.entity, record_key=item.record_key, origin=item.origin,
-        line_no=item.line_no, raw_payload=item.raw_payload,
+        source_system=item.source_system,
+        entity=item.entity,
+        record_key=item.record_key,
+        origin=item.origin,
+        line_no=item.line_no,
+        raw_payload=item.raw_payload,
         violations=[
             {"path": v.path, "rule_id": v.rule_id, "message_zh": v.message_zh, "message_en": v.message_en}
             for v in item.violations
@@ -244,8 +313,12 @@ def _quarantine_row(item: QuarantineItem) -> QuarantineRow:
 
 def _unparsed_row(batch: RecordBatch, line) -> QuarantineRow:  # type: ignore[no-untyped-def]
     return QuarantineRow(
-        source_system=batch.source_system, entity=batch.entity, record_key=f"line {line.line_no}",
-        origin=batch.origin, line_no=line.line_no, raw_payload=line.raw,
+        source_system=batch.source_system,
+        entity=batch.entity,
+        record_key=f"line {line.line_no}",
+        origin=batch.origin,
+        line_no=line.line_no,
+        raw_payload=line.raw,
         violations=[{"path": "", "rule_id": "PARSE", "message_zh": line.message, "message_en": line.message}],
     )
 
@@ -270,22 +343,37 @@ def _conflict_rows(batch: RecordBatch, conflicts: pd.DataFrame) -> list[Quaranti
     for record in conflicts.to_dict("records"):
         rows.append(
             QuarantineRow(
-                source_system=batch.source_system, entity=batch.entity, record_key=record_key(batch.entity, record),
-                origin=batch.origin, line_no=int(record["_line"]),
+                source_system=batch.source_system,
+                entity=batch.entity,
+                record_key=record_key(batch.entity, record),
+                origin=batch.origin,
+                line_no=int(record["_line"]),
                 raw_payload=raw_by_line.get(record["_line"], record["payload"]),
-                violations=[{
-                    "path": "version", "rule_id": "VERSION_CONFLICT",
-                    "message_zh": f"同一版本号 {record['version']} 的内容与已入库记录不同，请提高版本号后重新报送",
-                    "message_en": f"version {record['version']} was already received with other content; "
-                                  "send the change with a higher version",
-                }],
+                violations=[
+                    {
+                        "path": "version",
+                        "rule_id": "VERSION_CONFLICT",
+                        "message_zh": f"同一版本号 {record['version']} 的内容与已入库记录不同，请提高版本号后重新报送",
+                        "message_en": f"version {record['version']} was already received with other content; "
+                        "send the change with a higher version",
+                    }
+                ],
             )
         )
     return rows
 
 
-_HELD_COLUMNS = ["source_system", "case_id", "step_no", "version", "batch_id", "origin", "line_no", "raw_payload",
-                 "held_since_at"]
+_HELD_COLUMNS = [
+    "source_system",
+    "case_id",
+    "step_no",
+    "version",
+    "batch_id",
+    "origin",
+    "line_no",
+    "raw_payload",
+    "held_since_at",
+]
 
 
 def _hold_steps(conn: Connection, batch: RecordBatch, held: pd.DataFrame, batch_id: int, now: datetime) -> int:
@@ -304,26 +392,41 @@ def _hold_steps(conn: Connection, batch: RecordBatch, held: pd.DataFrame, batch_
         previous = existing.get(key)
         if previous is not None and previous[0] > int(record["version"]):
             continue
-        rows.append({
-            "source_system": key[0], "case_id": key[1], "step_no": key[2], "version": int(record["version"]),
-            "batch_id": batch_id, "origin": batch.origin, "line_no": int(record["_line"]),
-            "raw_payload": raw_by_line.get(record["_line"], record["payload"]),
-            # the 7-day clock starts when the step was first held, not at its latest version
-            "held_since_at": previous[1] if previous is not None else now,
-        })
+        rows.append(
+            {
+                "source_system": key[0],
+                "case_id": key[1],
+                "step_no": key[2],
+                "version": int(record["version"]),
+                "batch_id": batch_id,
+                "origin": batch.origin,
+                "line_no": int(record["_line"]),
+                "raw_payload": raw_by_line.get(record["_line"], record["payload"]),
+                # the 7-day clock starts when the step was first held, not at its latest version
+                "held_since_at": previous[1] if previous is not None else now,
+            }
+        )
         if previous is not None:
-            conn.execute(delete(ops_held_step).where(
-                ops_held_step.c.source_system == key[0], ops_held_step.c.case_id == key[1],
-                ops_held_step.c.step_no == key[2],
-            ))
+            conn.execute(
+                delete(ops_held_step).where(
+                    ops_held_step.c.source_system == key[0],
+                    ops_held_step.c.case_id == key[1],
+                    ops_held_step.c.step_no == key[2],
+                )
+            )
     if rows:
         conn.execute(insert(ops_held_step), rows)
     return len(held)
 
 
 def release_held_steps(
-    engine: Engine, settings: Settings, references: ReferenceCache, summary: IngestSummary,
-    *, cycle_id: str, now: datetime,
+    engine: Engine,
+    settings: Settings,
+    references: ReferenceCache,
+    summary: IngestSummary,
+    *,
+    cycle_id: str,
+    now: datetime,
 ) -> None:
     """Load held steps whose case has arrived; quarantine as ORPHAN_STEP those held too long."""
     with engine.connect() as conn:
@@ -340,25 +443,38 @@ def release_held_steps(
         with engine.begin() as conn:
             _delete_held(conn, group)
         # Deleting before loading is safe: a step that is still without its case is held again.
-        report = store_batch(engine, settings, _batch_from_held(str(system), group), references, scope=None,
-                             cycle_id=cycle_id, now=now)
+        report = store_batch(
+            engine, settings, _batch_from_held(str(system), group), references, scope=None, cycle_id=cycle_id, now=now
+        )
         if report is not None:
             summary.batches.append(report)
     if expired.any():
         with engine.begin() as conn:
             orphans = held[expired]
-            batch_id = open_batch(conn, cycle_id=cycle_id, source_system="*", entity="case_step",
-                                  origin="held steps (expired)", started_at=now)
+            batch_id = open_batch(
+                conn,
+                cycle_id=cycle_id,
+                source_system="*",
+                entity="case_step",
+                origin="held steps (expired)",
+                started_at=now,
+            )
             rows = [
                 QuarantineRow(
-                    source_system=r["source_system"], entity="case_step",
-                    record_key=f"{r['source_system']}/{r['case_id']}/{r['step_no']}", origin=r["origin"],
-                    line_no=r["line_no"], raw_payload=r["raw_payload"],
-                    violations=[{
-                        "path": "case_id", "rule_id": "ORPHAN_STEP",
-                        "message_zh": f"办件在 {settings.held_step_days} 天内未报送，环节无法挂接",
-                        "message_en": f"the step's case did not arrive within {settings.held_step_days} days",
-                    }],
+                    source_system=r["source_system"],
+                    entity="case_step",
+                    record_key=f"{r['source_system']}/{r['case_id']}/{r['step_no']}",
+                    origin=r["origin"],
+                    line_no=r["line_no"],
+                    raw_payload=r["raw_payload"],
+                    violations=[
+                        {
+                            "path": "case_id",
+                            "rule_id": "ORPHAN_STEP",
+                            "message_zh": f"办件在 {settings.held_step_days} 天内未报送，环节无法挂接",
+                            "message_en": f"the step's case did not arrive within {settings.held_step_days} days",
+                        }
+                    ],
                 )
                 for r in orphans.to_dict("records")
             ]
@@ -373,15 +489,24 @@ def _batch_from_held(system: str, held: pd.DataFrame) -> RecordBatch:
     records = [json.loads(raw) for raw in held["raw_payload"]]
     frame = records_to_frame("case_step", records, held["line_no"].fillna(0).astype(int).tolist())
     return RecordBatch(
-        source_system=system, entity="case_step", origin="held steps (released)", frame=frame,
-        raw=list(held["raw_payload"]), unparsed=[], next_cursor=None, file_path=None, is_last_of_file=False,
+        source_system=system,
+        entity="case_step",
+        origin="held steps (released)",
+        frame=frame,
+        raw=list(held["raw_payload"]),
+        unparsed=[],
+        next_cursor=None,
+        file_path=None,
+        is_last_of_file=False,
     )
 
 
 def _delete_held(conn: Connection, held: pd.DataFrame) -> None:
     for r in held[["source_system", "case_id", "step_no"]].itertuples(index=False):
-        conn.execute(delete(ops_held_step).where(
-            ops_held_step.c.source_system == r.source_system, ops_held_step.c.case_id == r.case_id,
-            ops_held_step.c.step_no == int(r.step_no),
-        ))
-
+        conn.execute(
+            delete(ops_held_step).where(
+                ops_held_step.c.source_system == r.source_system,
+                ops_held_step.c.case_id == r.case_id,
+                ops_held_step.c.step_no == int(r.step_no),
+            )
+        )

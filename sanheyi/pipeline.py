@@ -47,9 +47,7 @@ def init_home(settings: Settings) -> list[str]:
 
 def require_initialised(settings: Settings) -> None:
     if not settings.config_file.exists():
-        raise NotInitialisedError(
-            f"{settings.home} is not set up: run `sanheyi init` first (or set SANHEYI_HOME)"
-        )
+        raise NotInitialisedError(f"{settings.home} is not set up: run `sanheyi init` first (or set SANHEYI_HOME)")
 
 
 _CHECKED_URLS: set[str] = set()
@@ -120,8 +118,9 @@ def ingest_one_source(settings: Settings, system_code: str, as_of: datetime, *, 
             from sanheyi.errors import ConfigError
 
             raise ConfigError(f"system {system_code} is not approved for reading")
-        summary = ingest_sources(engine, settings, [by_code[system_code]], cycle_id=cycle_id, now=as_of,
-                                 release_held=False)
+        summary = ingest_sources(
+            engine, settings, [by_code[system_code]], cycle_id=cycle_id, now=as_of, release_held=False
+        )
     finally:
         engine.dispose()
     if summary.failed_sources:

@@ -88,29 +88,54 @@ def history(conn: Connection, source_system: str, entity: str, limits: Threshold
     )
 
 
-def check(engine: Engine, batch: RecordBatch, outcome: ValidationOutcome, *, now: datetime,
-          release: HoldRow | None) -> QualityResult:
+def check(
+    engine: Engine, batch: RecordBatch, outcome: ValidationOutcome, *, now: datetime, release: HoldRow | None
+) -> QualityResult:
     with engine.connect() as conn:
         past = history(conn, batch.source_system, batch.entity)
-    result = check_batch(outcome, history=past, now=now, unparsed=len(batch.unparsed),
-                         whole_origin=whole_origin(batch), released=release is not None, thresholds=THRESHOLDS)
-    log.info("data quality %s %s/%s %s: %s in %.2f s%s", result.verdict, batch.source_system, batch.entity,
-             batch.origin, f"{len(result.failures)} failed check(s)", result.seconds,
-             f" ({result.reason()})" if result.failures else "")
+    result = check_batch(
+        outcome,
+        history=past,
+        now=now,
+        unparsed=len(batch.unparsed),
+        whole_origin=whole_origin(batch),
+        released=release is not None,
+        thresholds=THRESHOLDS,
+    )
+    log.info(
+        "data quality %s %s/%s %s: %s in %.2f s%s",
+        result.verdict,
+        batch.source_system,
+        batch.entity,
+        batch.origin,
+        f"{len(result.failures)} failed check(s)",
+        result.seconds,
+        f" ({result.reason()})" if result.failures else "",
+    )
     return result
 
 
 def _summary(result: QualityResult, release: HoldRow | None) -> dict[str, Any]:
     summary = result.summary()
     if release is not None:
-        summary["released"] = {"hold_batch_id": release.batch_id, "by": release.released_by,
-                               "reason": release.release_reason,
-                               "at": release.released_at.isoformat() if release.released_at else None}
+        summary["released"] = {
+            "hold_batch_id": release.batch_id,
+            "by": release.released_by,
+            "reason": release.release_reason,
+            "at": release.released_at.isoformat() if release.released_at else None,
+        }
     return summary
 
 
-def record(conn: Connection, batch: RecordBatch, batch_id: int, result: QualityResult, release: HoldRow | None,
-           *, now: datetime) -> None:
+def record(
+    conn: Connection,
+    batch: RecordBatch,
+    batch_id: int,
+    result: QualityResult,
+    release: HoldRow | None,
+    *,
+    now: datetime,
+) -> None:
     """In the batch's transaction: the verdict, the values now seen, and the end of a released hold."""
     record_verdict(conn, batch_id, result.verdict, _summary(result, release))
     remember_values(conn, batch.source_system, batch.entity, result.seen_values, batch_id, now)
@@ -118,20 +143,43 @@ def record(conn: Connection, batch: RecordBatch, batch_id: int, result: QualityR
         mark_hold_loaded(conn, release.batch_id, batch_id, now)
 
 
-def hold_batch(engine: Engine, batch: RecordBatch, result: QualityResult, file_sha: str | None, *, cycle_id: str,
-               now: datetime) -> int:
+def hold_batch(
+    engine: Engine, batch: RecordBatch, result: QualityResult, file_sha: str | None, *, cycle_id: str, now: datetime
+) -> int:
     """Record a blocked batch as HELD_GE with its counts (every record held) and nothing else of it."""
     received = batch.received
-    reason = [{"check": f.check, "message_zh": f.message_zh, "message_en": f.message_en}
-              for f in result.blocking_failures()]
+    reason = [
+        {"check": f.check, "message_zh": f.message_zh, "message_en": f.message_en} for f in result.blocking_failures()
+    ]
     with engine.begin() as conn:
-        batch_id = open_batch(conn, cycle_id=cycle_id, source_system=batch.source_system, entity=batch.entity,
-                              origin=batch.origin, started_at=now, origin_sha256=file_sha)
-        close_batch(conn, batch_id, BatchCounts(received, 0, 0, 0, 0, received), finished_at=now,
-                    max_updated_at=None, status=BATCH_HELD)
+        batch_id = open_batch(
+            conn,
+            cycle_id=cycle_id,
+            source_system=batch.source_system,
+            entity=batch.entity,
+            origin=batch.origin,
+            started_at=now,
+            origin_sha256=file_sha,
+        )
+        close_batch(
+            conn,
+            batch_id,
+            BatchCounts(received, 0, 0, 0, 0, received),
+            finished_at=now,
+            max_updated_at=None,
+            status=BATCH_HELD,
+        )
         record_verdict(conn, batch_id, BLOCK, _summary(result, None))
-        add_hold(conn, batch_id, source_system=batch.source_system, entity=batch.entity, origin=batch.origin,
-                 content_sha256=content_sha256(batch, file_sha), reason=reason, at=now)
+        add_hold(
+            conn,
+            batch_id,
+            source_system=batch.source_system,
+            entity=batch.entity,
+            origin=batch.origin,
+            content_sha256=content_sha256(batch, file_sha),
+            reason=reason,
+            at=now,
+        )
     return batch_id
 
 
@@ -140,9 +188,15 @@ def hold_batch(engine: Engine, batch: RecordBatch, result: QualityResult, file_s
 
 def _hold_json(hold: HoldRow) -> dict[str, Any]:
     return {
-        "batch_id": hold.batch_id, "source_system": hold.source_system, "entity": hold.entity,
-        "origin": hold.origin, "status": hold.status, "held_at": hold.held_at.isoformat(),
-        "reason": hold.reason, "released_by": hold.released_by, "release_reason": hold.release_reason,
+        "batch_id": hold.batch_id,
+        "source_system": hold.source_system,
+        "entity": hold.entity,
+        "origin": hold.origin,
+        "status": hold.status,
+        "held_at": hold.held_at.isoformat(),
+        "reason": hold.reason,
+        "released_by": hold.released_by,
+        "release_reason": hold.release_reason,
         "released_at": hold.released_at.isoformat() if hold.released_at else None,
         "loaded_batch_id": hold.loaded_batch_id,
     }
@@ -172,8 +226,10 @@ def release_batch(settings: Settings, batch_id: int, *, by: str, reason: str, no
     finally:
         engine.dispose()
     log.info("batch %s released by %s", batch_id, by, extra={"batch_id": batch_id})
-    return (f"batch {hold.batch_id} ({hold.source_system}/{hold.entity} {hold.origin}) released by {by}: "
-            "the next run loads it once, its blocking checks waived")
+    return (
+        f"batch {hold.batch_id} ({hold.source_system}/{hold.entity} {hold.origin}) released by {by}: "
+        "the next run loads it once, its blocking checks waived"
+    )
 
 
 def is_held(hold: HoldRow) -> bool:

@@ -18,8 +18,18 @@ from validators import validate_batch
 from warehouse.quarantine_store import open_quarantine, resolve
 from warehouse.tables import ops_quarantine
 
-_LISTED = ("quarantine_id", "source_system", "entity", "record_key", "origin", "line_no", "reason", "status",
-           "standard_version", "quarantined_at")
+_LISTED = (
+    "quarantine_id",
+    "source_system",
+    "entity",
+    "record_key",
+    "origin",
+    "line_no",
+    "reason",
+    "status",
+    "standard_version",
+    "quarantined_at",
+)
 
 
 def list_quarantine(settings: Settings, *, system: str | None = None, include_resolved: bool = False) -> list[dict]:
@@ -35,8 +45,10 @@ def list_quarantine(settings: Settings, *, system: str | None = None, include_re
         rows = [dict(r._mapping) for r in conn.execute(query)]
     engine.dispose()
     return [
-        {**{k: (row[k].isoformat() if isinstance(row[k], datetime) else row[k]) for k in _LISTED},
-         "violations": row["violations"]}
+        {
+            **{k: (row[k].isoformat() if isinstance(row[k], datetime) else row[k]) for k in _LISTED},
+            "violations": row["violations"],
+        }
         for row in rows
     ]
 
@@ -56,11 +68,21 @@ def export_quarantine(settings: Settings, system: str, out: Path) -> int:
     temporary = out.with_name(out.name + ".part")
     with temporary.open("w", encoding="utf-8") as handle:
         for entry in entries:
-            handle.write(json.dumps({
-                "entity": entry["entity"], "record_key": entry["record_key"], "origin": entry["origin"],
-                "line_no": entry["line_no"], "standard_version": entry["standard_version"],
-                "violations": entry["violations"], "record": entry["raw_payload"],
-            }, ensure_ascii=False) + "\n")
+            handle.write(
+                json.dumps(
+                    {
+                        "entity": entry["entity"],
+                        "record_key": entry["record_key"],
+                        "origin": entry["origin"],
+                        "line_no": entry["line_no"],
+                        "standard_version": entry["standard_version"],
+                        "violations": entry["violations"],
+                        "record": entry["raw_payload"],
+                    },
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
     temporary.replace(out)
     return len(entries)
 
@@ -92,8 +114,13 @@ def replay_quarantine(settings: Settings, as_of: datetime) -> tuple[int, int]:
                 if passing.empty:
                     continue  # nothing changed for these: they stay open with their reasons
                 report = store_batch(
-                    engine, settings, _batch_from_entries(str(system), entity, passing), references,
-                    scope=scopes[system], cycle_id=f"replay-{as_of:%Y%m%d%H%M%S}", now=as_of,
+                    engine,
+                    settings,
+                    _batch_from_entries(str(system), entity, passing),
+                    references,
+                    scope=scopes[system],
+                    cycle_id=f"replay-{as_of:%Y%m%d%H%M%S}",
+                    now=as_of,
                 )
                 if report is not None:
                     summary.batches.append(report)
@@ -111,7 +138,13 @@ def _batch_from_entries(system: str, entity: str, entries: pd.DataFrame) -> Reco
     # the quarantine id stands in for the line: unique within the replayed batch
     frame = records_to_frame(entity, records, entries["quarantine_id"].astype(int).tolist())
     return RecordBatch(
-        source_system=system, entity=entity, origin="quarantine replay", frame=frame,
-        raw=list(entries["raw_payload"]), unparsed=[], next_cursor=None, file_path=None, is_last_of_file=False,
+        source_system=system,
+        entity=entity,
+        origin="quarantine replay",
+        frame=frame,
+        raw=list(entries["raw_payload"]),
+        unparsed=[],
+        next_cursor=None,
+        file_path=None,
+        is_last_of_file=False,
     )
-

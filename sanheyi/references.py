@@ -51,8 +51,13 @@ def _power_item_versions(conn: Connection) -> pd.DataFrame:
     history = dim_power_item_history
     rows = conn.execute(
         select(
-            history.c.power_code, history.c.version, history.c.state, history.c.dept_code,
-            history.c.promised_limit, dim_power_item.c.power_type, history.c.valid_from_at,
+            history.c.power_code,
+            history.c.version,
+            history.c.state,
+            history.c.dept_code,
+            history.c.promised_limit,
+            dim_power_item.c.power_type,
+            history.c.valid_from_at,
         ).join(dim_power_item, dim_power_item.c.power_code == history.c.power_code)
     ).all()
     frame = pd.DataFrame(rows, columns=_ITEM_COLUMNS)

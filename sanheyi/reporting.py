@@ -37,18 +37,33 @@ def previous_period(period_from: date, period_to: date) -> tuple[date, date]:
     return period_from - timedelta(days=length), period_from - timedelta(days=1)
 
 
-def _event_rows(data, events: pd.DataFrame, deadlines: pd.DataFrame, as_of: datetime,  # type: ignore[no-untyped-def]
-                period_from: date, period_to: date) -> list[dict]:
+def _event_rows(
+    data,
+    events: pd.DataFrame,
+    deadlines: pd.DataFrame,
+    as_of: datetime,  # type: ignore[no-untyped-def]
+    period_from: date,
+    period_to: date,
+) -> list[dict]:
     if events.empty:
         return []
     in_period = events[(events["event_date"] >= period_from) & (events["event_date"] <= period_to)]
     dept_names = dict(zip(data.departments["dept_code"], data.departments["name"], strict=False))
     item_names = dict(zip(data.power_items["power_code"], data.power_items["name"], strict=False))
-    case_items = {(s, c): p for s, c, p in zip(data.cases["source_system"], data.cases["case_id"],
-                                               data.cases["power_code"], strict=False)}
-    deadline_of = {(s, c): (d, f) for s, c, d, f in zip(
-        deadlines["source_system"], deadlines["case_id"], deadlines["deadline_date"], deadlines["finish_date"],
-        strict=False)}
+    case_items = {
+        (s, c): p
+        for s, c, p in zip(data.cases["source_system"], data.cases["case_id"], data.cases["power_code"], strict=False)
+    }
+    deadline_of = {
+        (s, c): (d, f)
+        for s, c, d, f in zip(
+            deadlines["source_system"],
+            deadlines["case_id"],
+            deadlines["deadline_date"],
+            deadlines["finish_date"],
+            strict=False,
+        )
+    }
     today = as_of.astimezone(SHANGHAI).date()
     rows = []
     for event in in_period.sort_values(["event_date", "event_key"]).to_dict("records"):
@@ -59,15 +74,25 @@ def _event_rows(data, events: pd.DataFrame, deadlines: pd.DataFrame, as_of: date
             deadline, finished = deadline_of[key]
             end = finished if finished is not None and not pd.isna(finished) else today
             days_overdue = max((end - deadline).days, 0) if deadline is not None and not pd.isna(deadline) else None
-        rows.append({
-            "event_key": event["event_key"], "rule": event["rule"], "card": event["card"],
-            "event_date": event["event_date"].isoformat(), "dept_code": event["dept_code"],
-            "dept_name": dept_names.get(event["dept_code"], event["dept_code"]),
-            "power_code": power_code, "power_name": item_names.get(power_code) if power_code else None,
-            "power_type": _none(event.get("power_type")), "case_source_system": _none(event.get("case_source_system")),
-            "case_id": _none(event.get("case_id")), "complaint_id": _none(event.get("complaint_id")),
-            "days_overdue": days_overdue, "status": "ACTIVE", "provisional": bool(event.get("provisional", False)),
-        })
+        rows.append(
+            {
+                "event_key": event["event_key"],
+                "rule": event["rule"],
+                "card": event["card"],
+                "event_date": event["event_date"].isoformat(),
+                "dept_code": event["dept_code"],
+                "dept_name": dept_names.get(event["dept_code"], event["dept_code"]),
+                "power_code": power_code,
+                "power_name": item_names.get(power_code) if power_code else None,
+                "power_type": _none(event.get("power_type")),
+                "case_source_system": _none(event.get("case_source_system")),
+                "case_id": _none(event.get("case_id")),
+                "complaint_id": _none(event.get("complaint_id")),
+                "days_overdue": days_overdue,
+                "status": "ACTIVE",
+                "provisional": bool(event.get("provisional", False)),
+            }
+        )
     return rows
 
 
@@ -79,8 +104,10 @@ def _data_cutoff(settings: Settings) -> str:
     engine = warehouse_engine(settings)
     try:
         with engine.connect() as conn:
-            latest = [conn.execute(select(func.max(t.c.updated_at))).scalar()
-                      for t in (fct_case, fct_case_step, fct_complaint)]
+            latest = [
+                conn.execute(select(func.max(t.c.updated_at))).scalar()
+                for t in (fct_case, fct_case_step, fct_complaint)
+            ]
     finally:
         engine.dispose()
     present = [v for v in latest if v is not None]
@@ -94,10 +121,14 @@ def build_bundle(settings: Settings, period_from: date, period_to: date, as_of: 
     previous = view.statistics(*previous_period(period_from, period_to))
     deadlines = case_deadlines(data, as_of, view.calendar, view.options)
     quarantine = [
-        {"source_system": q["source_system"], "entity": q["entity"], "record_key": q["record_key"],
-         "origin": f"{Path(q['origin']).name}:{q['line_no'] or ''}",
-         "rules": [v["rule_id"] for v in q["violations"]],
-         "message_zh": q["violations"][0]["message_zh"] if q["violations"] else ""}
+        {
+            "source_system": q["source_system"],
+            "entity": q["entity"],
+            "record_key": q["record_key"],
+            "origin": f"{Path(q['origin']).name}:{q['line_no'] or ''}",
+            "rules": [v["rule_id"] for v in q["violations"]],
+            "message_zh": q["violations"][0]["message_zh"] if q["violations"] else "",
+        }
         for q in list_quarantine(settings)
     ]
     return {

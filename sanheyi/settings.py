@@ -25,8 +25,14 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "transport": "outbox",
         "signature_algorithm": "Ed25519",
         "receipt_timeout_hours": 24,
-        "sftp": {"host": None, "port": 22, "username": None, "credential": None, "remote_dir": "/incoming",
-                 "known_hosts": None},
+        "sftp": {
+            "host": None,
+            "port": 22,
+            "username": None,
+            "credential": None,
+            "remote_dir": "/incoming",
+            "known_hosts": None,
+        },
     },
 }
 

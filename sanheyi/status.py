@@ -77,13 +77,18 @@ def _waiting(folder: Path | None) -> dict[str, int] | None:
 
 def _window_sums(conn: Connection, since: datetime, until: datetime) -> dict[str, dict[str, int]]:
     query = (
-        select(ops_load_batch.c.source_system, func.count().label("batches"),
-               *[func.coalesce(func.sum(column), 0).label(name) for name, column in _COUNT_COLUMNS.items()])
+        select(
+            ops_load_batch.c.source_system,
+            func.count().label("batches"),
+            *[func.coalesce(func.sum(column), 0).label(name) for name, column in _COUNT_COLUMNS.items()],
+        )
         .where(ops_load_batch.c.started_at > since, ops_load_batch.c.started_at <= until)
         .group_by(ops_load_batch.c.source_system)
     )
-    return {row.source_system: {"batches": int(row.batches), **{name: int(row._mapping[name]) for name in COUNTS}}
-            for row in conn.execute(query)}
+    return {
+        row.source_system: {"batches": int(row.batches), **{name: int(row._mapping[name]) for name in COUNTS}}
+        for row in conn.execute(query)
+    }
 
 
 def _last_batches(conn: Connection, until: datetime) -> dict[str, dict[str, Any]]:
@@ -100,8 +105,13 @@ def _last_batches(conn: Connection, until: datetime) -> dict[str, dict[str, Any]
 def _batch_json(row: Any) -> dict[str, Any]:
     summary = row["ge_summary"] or {}
     return {
-        "batch_id": row["batch_id"], "cycle_id": row["cycle_id"], "entity": row["entity"], "origin": row["origin"],
-        "status": row["status"], "started_at": _iso(row["started_at"]), "finished_at": _iso(row["finished_at"]),
+        "batch_id": row["batch_id"],
+        "cycle_id": row["cycle_id"],
+        "entity": row["entity"],
+        "origin": row["origin"],
+        "status": row["status"],
+        "started_at": _iso(row["started_at"]),
+        "finished_at": _iso(row["finished_at"]),
         **{name: row[f"{name}_count"] for name in COUNTS},
         "quarantine_rate": _rate(row["quarantined_count"], row["received_count"]),
         "ge_verdict": row["ge_verdict"],
@@ -125,26 +135,38 @@ def _last_verdicts(conn: Connection, until: datetime) -> dict[str, dict[str, Any
         .group_by(ops_load_batch.c.source_system)
     )
     rows = conn.execute(
-        select(ops_load_batch.c.source_system, ops_load_batch.c.batch_id, ops_load_batch.c.entity,
-               ops_load_batch.c.ge_verdict, ops_load_batch.c.ge_summary)
-        .where(ops_load_batch.c.batch_id.in_(newest))
+        select(
+            ops_load_batch.c.source_system,
+            ops_load_batch.c.batch_id,
+            ops_load_batch.c.entity,
+            ops_load_batch.c.ge_verdict,
+            ops_load_batch.c.ge_summary,
+        ).where(ops_load_batch.c.batch_id.in_(newest))
     ).all()
     return {
-        r.source_system: {"batch_id": r.batch_id, "entity": r.entity, "verdict": r.ge_verdict,
-                          "failed": [f.get("check") for f in (r.ge_summary or {}).get("failed", [])]}
+        r.source_system: {
+            "batch_id": r.batch_id,
+            "entity": r.entity,
+            "verdict": r.ge_verdict,
+            "failed": [f.get("check") for f in (r.ge_summary or {}).get("failed", [])],
+        }
         for r in rows
     }
 
 
 def _open_quarantine(conn: Connection) -> dict[str, int]:
-    query = (select(ops_quarantine.c.source_system, func.count())
-             .where(ops_quarantine.c.status == "OPEN").group_by(ops_quarantine.c.source_system))
+    query = (
+        select(ops_quarantine.c.source_system, func.count())
+        .where(ops_quarantine.c.status == "OPEN")
+        .group_by(ops_quarantine.c.source_system)
+    )
     return {system: int(n) for system, n in conn.execute(query)}
 
 
 def _cursor_times(conn: Connection) -> dict[str, datetime]:
-    return {r.source_system: r.updated_at for r in conn.execute(select(ops_cursor.c.source_system,
-                                                                         ops_cursor.c.updated_at))}
+    return {
+        r.source_system: r.updated_at for r in conn.execute(select(ops_cursor.c.source_system, ops_cursor.c.updated_at))
+    }
 
 
 def _folder(home: Path, interface_type: str | None, address: str | None, code: str) -> Path | None:
@@ -188,13 +210,27 @@ def _collect(settings: Settings, now: datetime, since: datetime) -> dict[str, An
 
     entries: list[tuple[str, str, str | None, str | None, Path | None]] = []  # code, kind, state, type, folder
     unified_type = settings.unified.get("type", "file")
-    entries.append((UNIFIED, "unified", "UNIFIED", unified_type,
-                    _folder(settings.home, unified_type, settings.unified.get("address"), UNIFIED)))
+    entries.append(
+        (
+            UNIFIED,
+            "unified",
+            "UNIFIED",
+            unified_type,
+            _folder(settings.home, unified_type, settings.unified.get("address"), UNIFIED),
+        )
+    )
     registered = {UNIFIED}
     for system in sorted(systems, key=lambda s: s.system_code):
         registered.add(system.system_code)
-        entries.append((system.system_code, "self_built", system.state, system.interface.type,
-                        _folder(settings.home, system.interface.type, system.interface.address, system.system_code)))
+        entries.append(
+            (
+                system.system_code,
+                "self_built",
+                system.state,
+                system.interface.type,
+                _folder(settings.home, system.interface.type, system.interface.address, system.system_code),
+            )
+        )
     inbox = settings.inbox
     if inbox.is_dir():
         for folder in sorted(p for p in inbox.iterdir() if p.is_dir() and p.name not in registered):
@@ -208,31 +244,39 @@ def _collect(settings: Settings, now: datetime, since: datetime) -> dict[str, An
 
     holds_by_source: dict[str, list[dict[str, Any]]] = {}
     for hold in holds:
-        holds_by_source.setdefault(hold.source_system, []).append({
-            "batch_id": hold.batch_id, "entity": hold.entity, "origin": hold.origin, "status": hold.status,
-            "held_at": _iso(hold.held_at), "reason": [r.get("message_en") for r in hold.reason],
-            "released_by": hold.released_by,
-        })
+        holds_by_source.setdefault(hold.source_system, []).append(
+            {
+                "batch_id": hold.batch_id,
+                "entity": hold.entity,
+                "origin": hold.origin,
+                "status": hold.status,
+                "held_at": _iso(hold.held_at),
+                "reason": [r.get("message_en") for r in hold.reason],
+                "released_by": hold.released_by,
+            }
+        )
 
     sources = []
     for code, kind, state, interface_type, folder in entries:
         window = sums.get(code, {"batches": 0, **dict.fromkeys(COUNTS, 0)})
-        sources.append({
-            "system_code": code,
-            "kind": kind,
-            "state": state,
-            "read_each_cycle": kind == "unified" or state == APPROVED,
-            "interface_type": interface_type,
-            "last_successful_read_at": _iso(reads.get(code)),
-            "cursor": cursors.get(code),
-            "cursor_updated_at": _iso(cursor_times.get(code)),
-            "last_batch": last.get(code),
-            "last_7_days": {**window, "quarantine_rate": _rate(window["quarantined"], window["received"])},
-            "open_quarantine": open_q.get(code, 0),
-            "waiting": _waiting(folder),
-            "held_batches": holds_by_source.get(code, []),
-            "last_ge_verdict": verdicts.get(code),
-        })
+        sources.append(
+            {
+                "system_code": code,
+                "kind": kind,
+                "state": state,
+                "read_each_cycle": kind == "unified" or state == APPROVED,
+                "interface_type": interface_type,
+                "last_successful_read_at": _iso(reads.get(code)),
+                "cursor": cursors.get(code),
+                "cursor_updated_at": _iso(cursor_times.get(code)),
+                "last_batch": last.get(code),
+                "last_7_days": {**window, "quarantine_rate": _rate(window["quarantined"], window["received"])},
+                "open_quarantine": open_q.get(code, 0),
+                "waiting": _waiting(folder),
+                "held_batches": holds_by_source.get(code, []),
+                "last_ge_verdict": verdicts.get(code),
+            }
+        )
 
     totals = {"batches": sum(s["last_7_days"]["batches"] for s in sources)}
     for name in COUNTS:
@@ -247,11 +291,17 @@ def _collect(settings: Settings, now: datetime, since: datetime) -> dict[str, An
         "totals": totals,
         "packages": [
             {
-                "sequence": p.sequence, "file_name": p.file_name, "state": p.state,
-                "records": sum((p.record_counts or {}).values()), "created_at": _iso(p.created_at),
-                "delivered_at": _iso(p.delivered_at), "transport": p.transport,
-                "receipt_status": p.receipt_status, "receipt_received_at": _iso(p.receipt_received_at),
-                "receipt_errors": len(p.receipt_errors or []), "flagged_at": _iso(p.flagged_at),
+                "sequence": p.sequence,
+                "file_name": p.file_name,
+                "state": p.state,
+                "records": sum((p.record_counts or {}).values()),
+                "created_at": _iso(p.created_at),
+                "delivered_at": _iso(p.delivered_at),
+                "transport": p.transport,
+                "receipt_status": p.receipt_status,
+                "receipt_received_at": _iso(p.receipt_received_at),
+                "receipt_errors": len(p.receipt_errors or []),
+                "flagged_at": _iso(p.flagged_at),
             }
             for p in packages
         ],
@@ -260,9 +310,21 @@ def _collect(settings: Settings, now: datetime, since: datetime) -> dict[str, An
 
 # --- rendering ---------------------------------------------------------------------------------------------
 
-SOURCE_HEADERS = ["来源 source", "状态 state", "最近读取 last read", "最近批次 last batch", "质量 GE",
-                  "收到 received", "入库 loaded", "隔离 quarantined", "重复 duplicate", "过期 stale", "暂存 held",
-                  "隔离率 q-rate", "待读 waiting"]
+SOURCE_HEADERS = [
+    "来源 source",
+    "状态 state",
+    "最近读取 last read",
+    "最近批次 last batch",
+    "质量 GE",
+    "收到 received",
+    "入库 loaded",
+    "隔离 quarantined",
+    "重复 duplicate",
+    "过期 stale",
+    "暂存 held",
+    "隔离率 q-rate",
+    "待读 waiting",
+]
 PACKAGE_HEADERS = ["序号 seq", "文件 file", "记录 records", "状态 state", "回执 receipt", "告警 flagged"]
 
 
@@ -289,8 +351,14 @@ def _source_row(source: dict[str, Any]) -> list[str]:
 
 
 def _package_row(package: dict[str, Any]) -> list[str]:
-    return [str(package["sequence"]), package["file_name"], str(package["records"]), package["state"],
-            package["receipt_status"] or "", _short_time(package["flagged_at"])]
+    return [
+        str(package["sequence"]),
+        package["file_name"],
+        str(package["records"]),
+        package["state"],
+        package["receipt_status"] or "",
+        _short_time(package["flagged_at"]),
+    ]
 
 
 def format_status(status: dict[str, Any]) -> str:
@@ -298,13 +366,25 @@ def format_status(status: dict[str, Any]) -> str:
     lines = [f"状态 status as of {status['as_of']} (counts: last {status['window']['days']} days)", ""]
     rows = [_source_row(s) for s in status["sources"]]
     t = status["totals"]
-    rows.append(["合计 total", "", "", "", "", *[str(t[name]) for name in COUNTS],
-                 "" if t["quarantine_rate"] is None else f"{t['quarantine_rate']:.1%}", ""])
+    rows.append(
+        [
+            "合计 total",
+            "",
+            "",
+            "",
+            "",
+            *[str(t[name]) for name in COUNTS],
+            "" if t["quarantine_rate"] is None else f"{t['quarantine_rate']:.1%}",
+            "",
+        ]
+    )
     lines.append(render_table(SOURCE_HEADERS, rows))
     for source in status["sources"]:
         for hold in source["held_batches"]:
-            lines.append(f"HELD batch {hold['batch_id']} {source['system_code']}/{hold['entity']} "
-                         f"{Path(hold['origin']).name} [{hold['status']}]: {'; '.join(hold['reason'])}")
+            lines.append(
+                f"HELD batch {hold['batch_id']} {source['system_code']}/{hold['entity']} "
+                f"{Path(hold['origin']).name} [{hold['status']}]: {'; '.join(hold['reason'])}"
+            )
     lines.append(f"open quarantine: {t['open_quarantine']} record(s)")
     lines.append("")
     if status["packages"]:
@@ -342,13 +422,31 @@ def render_status_html(status: dict[str, Any]) -> str:
     t = status["totals"]
     rows = [_source_row(s) for s in status["sources"]]
     classes = [(s["last_ge_verdict"] or {}).get("verdict", "") for s in status["sources"]]
-    rows.append(["合计 total", "", "", "", "", *[str(t[name]) for name in COUNTS],
-                 "" if t["quarantine_rate"] is None else f"{t['quarantine_rate']:.1%}", ""])
+    rows.append(
+        [
+            "合计 total",
+            "",
+            "",
+            "",
+            "",
+            *[str(t[name]) for name in COUNTS],
+            "" if t["quarantine_rate"] is None else f"{t['quarantine_rate']:.1%}",
+            "",
+        ]
+    )
     classes.append("")
     held = [
-        [str(h["batch_id"]), s["system_code"], h["entity"], Path(h["origin"]).name, h["status"],
-         _short_time(h["held_at"]), "; ".join(h["reason"])]
-        for s in status["sources"] for h in s["held_batches"]
+        [
+            str(h["batch_id"]),
+            s["system_code"],
+            h["entity"],
+            Path(h["origin"]).name,
+            h["status"],
+            _short_time(h["held_at"]),
+            "; ".join(h["reason"]),
+        ]
+        for s in status["sources"]
+        for h in s["held_batches"]
     ]
     parts = [
         "<!DOCTYPE html>",
@@ -362,13 +460,19 @@ def render_status_html(status: dict[str, Any]) -> str:
         "<h2>数据来源 Sources</h2>",
         _table(SOURCE_HEADERS, rows, numeric_from=5, classes=classes),
         "<h2>暂停入库的批次 Batches held by data quality checks</h2>",
-        _table(["批次 batch", "来源 source", "实体 entity", "文件 origin", "状态 status", "暂停于 held at",
-                "原因 reason"], held, classes=["HELD"] * len(held)) if held else "<p>无 none</p>",
+        _table(
+            ["批次 batch", "来源 source", "实体 entity", "文件 origin", "状态 status", "暂停于 held at", "原因 reason"],
+            held,
+            classes=["HELD"] * len(held),
+        )
+        if held
+        else "<p>无 none</p>",
         "<p class='small'>放行 release: <code>sanheyi batches release BATCH_ID --by NAME --reason TEXT</code>；"
         "数据质量明细 data quality details: <a href='data_docs/index.html'>data_docs/index.html</a></p>",
         "<h2>交换包 Exchange packages (常州市平台)</h2>",
         _table(PACKAGE_HEADERS, [_package_row(p) for p in status["packages"]], numeric_from=2)
-        if status["packages"] else "<p>尚未生成 none yet</p>",
+        if status["packages"]
+        else "<p>尚未生成 none yet</p>",
         "</body></html>",
     ]
     return "\n".join(parts)

@@ -40,18 +40,66 @@ def load_supervision_data(engine: Engine) -> SupervisionData:
     """The loaded (valid, latest-version) records; personal data columns are not read at all."""
     frames = {
         "departments": _frame(engine, dim_department, ("dept_code", "name")),
-        "power_items": _frame(engine, dim_power_item, (
-            "power_code", "name", "power_type", "dept_code", "legal_limit", "promised_limit", "time_unit", "fee",
-            "penalty_min", "penalty_max", "flow", "state")),
-        "cases": _frame(engine, fct_case, (
-            "source_system", "case_id", "power_code", "dept_code", "received_at", "promised_limit", "status",
-            "finished_at", "result", "result_note", "fee_paid", "relief_reason", "penalty_amount", "satisfaction",
-            "version", "updated_at")),
-        "steps": _frame(engine, fct_case_step, (
-            "source_system", "case_id", "step_no", "step_code", "started_at", "finished_at", "version")),
-        "complaints": _frame(engine, fct_complaint, (
-            "complaint_id", "case_source_system", "case_id", "dept_code", "received_at", "status", "closed_at",
-            "result", "version")),
+        "power_items": _frame(
+            engine,
+            dim_power_item,
+            (
+                "power_code",
+                "name",
+                "power_type",
+                "dept_code",
+                "legal_limit",
+                "promised_limit",
+                "time_unit",
+                "fee",
+                "penalty_min",
+                "penalty_max",
+                "flow",
+                "state",
+            ),
+        ),
+        "cases": _frame(
+            engine,
+            fct_case,
+            (
+                "source_system",
+                "case_id",
+                "power_code",
+                "dept_code",
+                "received_at",
+                "promised_limit",
+                "status",
+                "finished_at",
+                "result",
+                "result_note",
+                "fee_paid",
+                "relief_reason",
+                "penalty_amount",
+                "satisfaction",
+                "version",
+                "updated_at",
+            ),
+        ),
+        "steps": _frame(
+            engine,
+            fct_case_step,
+            ("source_system", "case_id", "step_no", "step_code", "started_at", "finished_at", "version"),
+        ),
+        "complaints": _frame(
+            engine,
+            fct_complaint,
+            (
+                "complaint_id",
+                "case_source_system",
+                "case_id",
+                "dept_code",
+                "received_at",
+                "status",
+                "closed_at",
+                "result",
+                "version",
+            ),
+        ),
     }
     for name, columns in _MONEY.items():
         for column in columns:
@@ -105,8 +153,9 @@ class SupervisionView:
     as_of: datetime
 
     def statistics(self, period_from: date, period_to: date) -> dict:
-        return compute_statistics(self.data, self.events, period_from, period_to, self.as_of, self.calendar,
-                                  self.options)
+        return compute_statistics(
+            self.data, self.events, period_from, period_to, self.as_of, self.calendar, self.options
+        )
 
 
 def supervision_view(settings: Settings, as_of: datetime) -> SupervisionView:

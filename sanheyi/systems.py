@@ -44,22 +44,29 @@ def apply_system(settings: Settings, path: Path, *, by: str | None = None, now: 
     require_initialised(settings)
     engine = warehouse_engine(settings)
     try:
-        record = open_registry(engine).apply_file(path, catalogue_of(engine), by=by or getpass.getuser(),
-                                                  now=now or _now())
+        record = open_registry(engine).apply_file(
+            path, catalogue_of(engine), by=by or getpass.getuser(), now=now or _now()
+        )
     finally:
         engine.dispose()
-    return (f"{record.system_code} ({record.system_name}) registered as {record.state}; next: "
-            f"sanheyi systems check {record.system_code}")
+    return (
+        f"{record.system_code} ({record.system_name}) registered as {record.state}; next: "
+        f"sanheyi systems check {record.system_code}"
+    )
 
 
-def check_system(settings: Settings, code: str, *, now: datetime | None = None,
-                 credentials: CredentialResolver | None = None) -> tuple[bool, str]:
+def check_system(
+    settings: Settings, code: str, *, now: datetime | None = None, credentials: CredentialResolver | None = None
+) -> tuple[bool, str]:
     require_initialised(settings)
     engine = warehouse_engine(settings)
     try:
         report = open_registry(engine).check(
-            code, home=settings.home, credentials=credentials or CredentialResolver(),
-            catalogue=catalogue_of(engine), now=now or _now(),
+            code,
+            home=settings.home,
+            credentials=credentials or CredentialResolver(),
+            catalogue=catalogue_of(engine),
+            now=now or _now(),
             # the full rules (item states, promised limits) need what the warehouse knows
             references=ReferenceCache(engine).for_system(None),
         )
@@ -90,16 +97,31 @@ def list_systems(settings: Settings) -> list[dict]:
     rows = []
     for system in systems:
         w = waiting.pop(system.system_code, None)
-        rows.append({
-            "system_code": system.system_code, "system_name": system.system_name, "dept_code": system.dept_code,
-            "state": system.state, "interface_type": system.interface.type,
-            "last_check": ("PASS " if system.last_check_passed else "FAIL ") + system.last_check_at.isoformat()
-            if system.last_check_at else "",
-            "waiting": _waiting_text(w),
-        })
+        rows.append(
+            {
+                "system_code": system.system_code,
+                "system_name": system.system_name,
+                "dept_code": system.dept_code,
+                "state": system.state,
+                "interface_type": system.interface.type,
+                "last_check": ("PASS " if system.last_check_passed else "FAIL ") + system.last_check_at.isoformat()
+                if system.last_check_at
+                else "",
+                "waiting": _waiting_text(w),
+            }
+        )
     for w in waiting.values():  # files dropped by a system that never applied
-        rows.append({"system_code": w.system_code, "system_name": "(未登记 / not registered)", "dept_code": "",
-                     "state": "UNREGISTERED", "interface_type": "file", "last_check": "", "waiting": _waiting_text(w)})
+        rows.append(
+            {
+                "system_code": w.system_code,
+                "system_name": "(未登记 / not registered)",
+                "dept_code": "",
+                "state": "UNREGISTERED",
+                "interface_type": "file",
+                "last_check": "",
+                "waiting": _waiting_text(w),
+            }
+        )
     return rows
 
 
@@ -120,8 +142,14 @@ def show_system(settings: Settings, code: str) -> dict:
     return {
         **detail.system.to_dict(),
         "decisions": [
-            {"action": d.action, "from_state": d.from_state, "to_state": d.to_state, "by": d.decided_by,
-             "reason": d.reason, "at": d.decided_at.isoformat()}
+            {
+                "action": d.action,
+                "from_state": d.from_state,
+                "to_state": d.to_state,
+                "by": d.decided_by,
+                "reason": d.reason,
+                "at": d.decided_at.isoformat(),
+            }
             for d in detail.decisions
         ],
     }

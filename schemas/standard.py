@@ -65,9 +65,7 @@ PERSONAL_FIELDS: dict[str, frozenset[str]] = {
 CODELISTS: dict[str, dict[str, str]] = {name: dict(v["codes"]) for name, v in _codelists().items()}
 
 #: Code list titles: list name -> (Chinese, English).
-CODELIST_TITLES: dict[str, tuple[str, str]] = {
-    name: (v["label_zh"], v["label_en"]) for name, v in _codelists().items()
-}
+CODELIST_TITLES: dict[str, tuple[str, str]] = {name: (v["label_zh"], v["label_en"]) for name, v in _codelists().items()}
 
 
 def codes(codelist: str) -> tuple[str, ...]:

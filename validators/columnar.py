@@ -109,8 +109,11 @@ class _Collector:
 def _np_bool(a: pa.Array | pa.ChunkedArray) -> np.ndarray:
     if isinstance(a, pa.ChunkedArray):
         a = a.combine_chunks()
-    return a.to_numpy(zero_copy_only=False).astype(bool, copy=False) if a.null_count == 0 else \
-        a.fill_null(False).to_numpy(zero_copy_only=False).astype(bool, copy=False)
+    return (
+        a.to_numpy(zero_copy_only=False).astype(bool, copy=False)
+        if a.null_count == 0
+        else a.fill_null(False).to_numpy(zero_copy_only=False).astype(bool, copy=False)
+    )
 
 
 def _is_null(v: Any) -> bool:
@@ -192,8 +195,7 @@ def _column_from_objects(spec: FieldSpec, values: list[Any], t: pa.DataType) -> 
                     items.append(_NOT_A_CODE)
                     bad_items.append((i, j))
             out[i] = items
-    return _Col(spec, pa.array(out, type=t), present, wrong, overflow if overflow.any() else None,
-                bad_items or None)
+    return _Col(spec, pa.array(out, type=t), present, wrong, overflow if overflow.any() else None, bad_items or None)
 
 
 def _match(arr: pa.Array, pattern: str) -> np.ndarray:
@@ -231,8 +233,9 @@ def _money_value(arr: pa.Array, ok: np.ndarray) -> np.ndarray:
     return pc.cast(only_ok, pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False)
 
 
-def _check_fields(frame: pd.DataFrame, entity: str, n: int, col: _Collector
-                  ) -> tuple[dict[str, _Col], dict[str, tuple[np.ndarray, np.ndarray]]]:
+def _check_fields(
+    frame: pd.DataFrame, entity: str, n: int, col: _Collector
+) -> tuple[dict[str, _Col], dict[str, tuple[np.ndarray, np.ndarray]]]:
     cols: dict[str, _Col] = {}
     instants: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for spec in field_specs(entity):
@@ -248,8 +251,10 @@ def _check_fields(frame: pd.DataFrame, entity: str, n: int, col: _Collector
         if not spec.nullable:
             col.add(~c.present, violation("MISSING_FIELD", name))
         if c.wrong.any():
-            col.add(c.wrong, violation("MONEY_FORMAT", name) if spec.kind == "money"
-                    else type_violation(name, spec.json_type))
+            col.add(
+                c.wrong,
+                violation("MONEY_FORMAT", name) if spec.kind == "money" else type_violation(name, spec.json_type),
+            )
         if c.overflow is not None:
             col.add(c.overflow, violation("RANGE", name, "number", lo=spec.minimum, hi=spec.maximum))
         valid = c.valid
@@ -262,8 +267,10 @@ def _check_fields(frame: pd.DataFrame, entity: str, n: int, col: _Collector
             col.add(valid & ~ok, code_violation(name, spec.codelist))
         elif spec.kind == "flow":
             lengths = pc.list_value_length(c.arr).fill_null(0).to_numpy(zero_copy_only=False)
-            col.add(valid & ((lengths < spec.min_items) | (lengths > spec.max_items)),
-                    violation("RANGE", name, "items", lo=spec.min_items, hi=spec.max_items))
+            col.add(
+                valid & ((lengths < spec.min_items) | (lengths > spec.max_items)),
+                violation("RANGE", name, "items", lo=spec.min_items, hi=spec.max_items),
+            )
             flat = pc.list_flatten(c.arr)
             parents = pc.list_parent_indices(c.arr).to_numpy(zero_copy_only=False)
             bad = ~_np_bool(pc.is_in(flat, value_set=pa.array(spec.enum)))
@@ -275,8 +282,10 @@ def _check_fields(frame: pd.DataFrame, entity: str, n: int, col: _Collector
                 col.add_each(rows, vs, name)
         elif spec.kind == "integer":
             vals = c.arr.fill_null(0).to_numpy(zero_copy_only=False)
-            col.add(valid & ((vals < spec.minimum) | (vals > spec.maximum)),
-                    violation("RANGE", name, "number", lo=spec.minimum, hi=spec.maximum))
+            col.add(
+                valid & ((vals < spec.minimum) | (vals > spec.maximum)),
+                violation("RANGE", name, "number", lo=spec.minimum, hi=spec.maximum),
+            )
         elif spec.kind == "money":
             col.add(valid & ~_match(c.arr, spec.re2), violation("MONEY_FORMAT", name))
         elif spec.kind == "datetime":
@@ -331,8 +340,13 @@ def _day(ns: np.ndarray) -> np.ndarray:
     return (ns + _SHANGHAI_NS) // _NS_PER_DAY
 
 
-def _id_checks(cols: dict[str, _Col], col: _Collector, path: str, kind_col: _Col | None,
-               received: tuple[np.ndarray, np.ndarray] | None) -> None:
+def _id_checks(
+    cols: dict[str, _Col],
+    col: _Collector,
+    path: str,
+    kind_col: _Col | None,
+    received: tuple[np.ndarray, np.ndarray] | None,
+) -> None:
     c = cols[path]
     ok = _ok(c, col)
     if kind_col is None:  # a department's own code (shape already checked by the schema)
@@ -376,8 +390,15 @@ def _scope_source(cols: dict[str, _Col], col: _Collector, batch: RecordBatch, fi
     col.add(ok & ~_str_eq(c, batch.source_system), violation("SCOPE", field, "source"))
 
 
-def _entity_rules(entity: str, batch: RecordBatch, refs: ReferenceData | None, cols: dict[str, _Col],
-                  inst: dict[str, tuple[np.ndarray, np.ndarray]], col: _Collector, n: int) -> np.ndarray | None:
+def _entity_rules(
+    entity: str,
+    batch: RecordBatch,
+    refs: ReferenceData | None,
+    cols: dict[str, _Col],
+    inst: dict[str, tuple[np.ndarray, np.ndarray]],
+    col: _Collector,
+    n: int,
+) -> np.ndarray | None:
     """Rules across fields and records. Returns, for steps, the mask of rows whose case is known."""
     if refs is not None:
         _scope_source(cols, col, batch)
@@ -421,8 +442,10 @@ def _power_item_rules(refs: ReferenceData | None, cols: dict[str, _Col], col: _C
     col.add(rest & ~has_min & has_max, violation("PENALTY_RANGE", "penalty_min", "pair"))
     both = rest & _ok(pmin, col) & _ok(pmax, col)
     if both.any():
-        col.add(both & (_money_value(pmin.arr, both) > _money_value(pmax.arr, both)),
-                violation("PENALTY_RANGE", "penalty_min", "order"))
+        col.add(
+            both & (_money_value(pmin.arr, both) > _money_value(pmax.arr, both)),
+            violation("PENALTY_RANGE", "penalty_min", "order"),
+        )
     if refs is not None:
         dept = cols["dept_code"]
         ok = _ok(dept, col)
@@ -431,16 +454,27 @@ def _power_item_rules(refs: ReferenceData | None, cols: dict[str, _Col], col: _C
             col.add(ok & ~known, violation("UNKNOWN_DEPT", "dept_code"))
 
 
-def _time_order(col: _Collector, inst: dict[str, tuple[np.ndarray, np.ndarray]], cols: dict[str, _Col],
-                later: str, earlier: str, variant: str) -> None:
+def _time_order(
+    col: _Collector,
+    inst: dict[str, tuple[np.ndarray, np.ndarray]],
+    cols: dict[str, _Col],
+    later: str,
+    earlier: str,
+    variant: str,
+) -> None:
     lns, lok = inst[later]
     ens, eok = inst[earlier]
     mask = lok & eok & _ok(cols[later], col) & _ok(cols[earlier], col) & (lns < ens)
     col.add(mask, violation("TIME_ORDER", later, variant))
 
 
-def _case_rules(refs: ReferenceData | None, cols: dict[str, _Col], inst: dict[str, tuple[np.ndarray, np.ndarray]],
-                col: _Collector, n: int) -> None:
+def _case_rules(
+    refs: ReferenceData | None,
+    cols: dict[str, _Col],
+    inst: dict[str, tuple[np.ndarray, np.ndarray]],
+    col: _Collector,
+    n: int,
+) -> None:
     rns, rok = inst["received_at"]
     received_ok = rok & _ok(cols["received_at"], col)
     _id_checks(cols, col, "applicant_id_no", cols["applicant_id_type"], (rns, received_ok))
@@ -483,8 +517,13 @@ def _case_rules(refs: ReferenceData | None, cols: dict[str, _Col], inst: dict[st
     col.add(found & pen.present & (item["power_type"] != "CF"), violation("PENALTY_NOT_CF", "penalty_amount"))
 
 
-def _step_rules(refs: ReferenceData | None, cols: dict[str, _Col], inst: dict[str, tuple[np.ndarray, np.ndarray]],
-                col: _Collector, n: int) -> np.ndarray | None:
+def _step_rules(
+    refs: ReferenceData | None,
+    cols: dict[str, _Col],
+    inst: dict[str, tuple[np.ndarray, np.ndarray]],
+    col: _Collector,
+    n: int,
+) -> np.ndarray | None:
     _time_order(col, inst, cols, "finished_at", "started_at", "finished_before_started")
     if refs is None:
         return None
@@ -494,16 +533,23 @@ def _step_rules(refs: ReferenceData | None, cols: dict[str, _Col], inst: dict[st
     known, received_ns, power = lookup.find(ss.arr, cid.arr, key_ok)
     sns, sok = inst["started_at"]
     started_ok = sok & _ok(cols["started_at"], col)
-    col.add(known & started_ok & (received_ns != np.iinfo(np.int64).min) & (sns < received_ns),
-            violation("TIME_ORDER", "started_at", "started_before_case"))
+    col.add(
+        known & started_ok & (received_ns != np.iinfo(np.int64).min) & (sns < received_ns),
+        violation("TIME_ORDER", "started_at", "started_before_case"),
+    )
     if refs.scope is not None and power is not None:
         in_scope = np.isin(power, np.array(sorted(refs.scope), dtype=object))
         col.add(known & ~in_scope, violation("SCOPE", "case_id", "case_scope"))
     return known
 
 
-def _complaint_rules(refs: ReferenceData | None, cols: dict[str, _Col],
-                     inst: dict[str, tuple[np.ndarray, np.ndarray]], col: _Collector, n: int) -> None:
+def _complaint_rules(
+    refs: ReferenceData | None,
+    cols: dict[str, _Col],
+    inst: dict[str, tuple[np.ndarray, np.ndarray]],
+    col: _Collector,
+    n: int,
+) -> None:
     status = cols["status"]
     s_ok = _ok(status, col)
     closed = s_ok & _str_eq(status, "CLOSED")
@@ -564,8 +610,16 @@ def _payloads(entity: str, cols: dict[str, _Col], take: pa.Array) -> pa.Array:
             parts += [pending, pc.cast(arr, pa.string()).fill_null("null")]
             pending = ""
         else:
-            parts += [pending, pa.array([json.dumps(v, ensure_ascii=False, separators=(",", ":")) if v is not None
-                                         else "null" for v in arr.to_pylist()], pa.string())]
+            parts += [
+                pending,
+                pa.array(
+                    [
+                        json.dumps(v, ensure_ascii=False, separators=(",", ":")) if v is not None else "null"
+                        for v in arr.to_pylist()
+                    ],
+                    pa.string(),
+                ),
+            ]
             pending = ""
     parts.append(pending + "}")
     joined = pc.binary_join_element_wise(*parts, "", null_handling="replace", null_replacement=_NULL_MARK)
@@ -574,7 +628,7 @@ def _payloads(entity: str, cols: dict[str, _Col], take: pa.Array) -> pa.Array:
 
 def _sha256_hex(arr: pa.Array) -> np.ndarray:
     buffers = arr.buffers()
-    offsets = np.frombuffer(buffers[1], dtype=np.int32)[arr.offset:arr.offset + len(arr) + 1].tolist()
+    offsets = np.frombuffer(buffers[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1].tolist()
     data = memoryview(buffers[2]) if buffers[2] is not None else memoryview(b"")
     sha = hashlib.sha256
     out = np.empty(len(arr), dtype=object)
@@ -587,8 +641,13 @@ def _objects(values: Any) -> pd.Series:
     return pd.Series(values, dtype=object, copy=False)
 
 
-def _typed_frame(entity: str, cols: dict[str, _Col], inst: dict[str, tuple[np.ndarray, np.ndarray]],
-                 keep: np.ndarray, lines: np.ndarray) -> pd.DataFrame:
+def _typed_frame(
+    entity: str,
+    cols: dict[str, _Col],
+    inst: dict[str, tuple[np.ndarray, np.ndarray]],
+    keep: np.ndarray,
+    lines: np.ndarray,
+) -> pd.DataFrame:
     idx = np.flatnonzero(keep)
     take = pa.array(idx)
     m = len(idx)
@@ -657,8 +716,15 @@ def validate_batch(batch: RecordBatch, refs: ReferenceData | None) -> Validation
     quarantined: list[QuarantineItem] = []
     for i, vs in sorted(col.by_row().items()):
         vs = sorted(set(vs), key=lambda v: sort_key(v, findex))
-        quarantined.append(QuarantineItem(
-            source_system=batch.source_system, entity=entity, record_key=_record_key(entity, frame, i),
-            origin=batch.origin, line_no=int(lines[i]), raw_payload=_raw(batch.raw, i), violations=tuple(vs),
-        ))
+        quarantined.append(
+            QuarantineItem(
+                source_system=batch.source_system,
+                entity=entity,
+                record_key=_record_key(entity, frame, i),
+                origin=batch.origin,
+                line_no=int(lines[i]),
+                raw_payload=_raw(batch.raw, i),
+                violations=tuple(vs),
+            )
+        )
     return ValidationOutcome(entity=entity, received=n, valid=valid, held=held, quarantined=quarantined)

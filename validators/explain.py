@@ -130,8 +130,9 @@ def _map_error(err: ValidationError, spec: FieldSpec, path: list[Any]) -> Violat
     return violation("PATTERN", name)
 
 
-def explain_record(entity: str, record: Any, *, refs: ReferenceData | None = None,
-                   arrived_from: str | None = None) -> list[Violation]:
+def explain_record(
+    entity: str, record: Any, *, refs: ReferenceData | None = None, arrived_from: str | None = None
+) -> list[Violation]:
     """Every rule ``record`` breaks, in rank order. Without ``refs`` the rules that look at the
     warehouse (references, scope) are skipped; ``arrived_from`` defaults to the record's own
     ``source_system``."""
@@ -203,8 +204,9 @@ def _case(rec: dict, ok: Any, present: Any, instant: Any, refs: ReferenceData | 
     received_day: date | None = received.astimezone(_SHANGHAI).date() if received is not None else None
     if ok("applicant_id_no") and ok("applicant_id_type"):
         kind, number = rec["applicant_id_type"], rec["applicant_id_no"]
-        problem = sfz_problem(number, received_day) if kind == "SFZ" else uscc_problem(number) if kind == "USCC" \
-            else None
+        problem = (
+            sfz_problem(number, received_day) if kind == "SFZ" else uscc_problem(number) if kind == "USCC" else None
+        )
         if problem:
             out.append(violation("ID_CHECKDIGIT", "applicant_id_no", problem))
     if ok("status"):
@@ -228,8 +230,11 @@ def _case(rec: dict, ok: Any, present: Any, instant: Any, refs: ReferenceData | 
     if refs.scope is not None and code not in refs.scope:
         out.append(violation("SCOPE", "power_code", "scope"))
     versions = item_versions(refs.power_items)
-    pos = versions.positions(np.array([code], dtype=object), np.array([at_or_latest(received)], dtype=np.int64))[0] \
-        if len(versions.frame) else -1
+    pos = (
+        versions.positions(np.array([code], dtype=object), np.array([at_or_latest(received)], dtype=np.int64))[0]
+        if len(versions.frame)
+        else -1
+    )
     if pos < 0:
         out.append(violation("UNKNOWN_POWER", "power_code"))
         return out
@@ -249,7 +254,8 @@ def _find_case(refs: ReferenceData, system: str, case_id: str) -> tuple[bool, in
     import pyarrow as pa
 
     known, received, power = case_lookup(refs.cases).find(
-        pa.array([system], pa.string()), pa.array([case_id], pa.string()), np.array([True]))
+        pa.array([system], pa.string()), pa.array([case_id], pa.string()), np.array([True])
+    )
     return bool(known[0]), int(received[0]), (power[0] if power is not None else None)
 
 

@@ -74,13 +74,24 @@ def field_specs(entity: str) -> tuple[FieldSpec, ...]:
         if kind == "flow":
             enum = p["items"]["enum"]
             codelist = p["items"]["x-codelist"]
-        out.append(FieldSpec(
-            name=name, index=i, kind=kind, json_type=json_type, nullable="null" in types,
-            enum=tuple(e for e in enum if e is not None) if enum else None, codelist=codelist,
-            pattern=p.get("pattern"), max_length=p.get("maxLength"), minimum=p.get("minimum"),
-            maximum=p.get("maximum"), min_items=p.get("minItems"), max_items=p.get("maxItems"),
-            personal=bool(p.get("x-personal")),
-        ))
+        out.append(
+            FieldSpec(
+                name=name,
+                index=i,
+                kind=kind,
+                json_type=json_type,
+                nullable="null" in types,
+                enum=tuple(e for e in enum if e is not None) if enum else None,
+                codelist=codelist,
+                pattern=p.get("pattern"),
+                max_length=p.get("maxLength"),
+                minimum=p.get("minimum"),
+                maximum=p.get("maximum"),
+                min_items=p.get("minItems"),
+                max_items=p.get("maxItems"),
+                personal=bool(p.get("x-personal")),
+            )
+        )
     return tuple(out)
 
 

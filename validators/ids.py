@@ -88,7 +88,7 @@ def sfz_problems(digits: np.ndarray, received_days: np.ndarray | None = None) ->
     ok &= day <= (nxt - first)
     if received_days is not None:
         born = first + day - 1
-        ok &= ~((received_days >= -10**8) & (born > received_days))
+        ok &= ~((received_days >= -(10**8)) & (born > received_days))
     out[(out == 0) & ~ok] = 2
     return out
 

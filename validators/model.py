@@ -48,10 +48,14 @@ class ReferenceData:
     """
 
     departments: frozenset[str] = frozenset()
-    power_items: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
-        columns=["power_code", "version", "state", "dept_code", "promised_limit", "power_type", "valid_from_at"]))
-    cases: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
-        columns=["source_system", "case_id", "received_at"]))
+    power_items: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(
+            columns=["power_code", "version", "state", "dept_code", "promised_limit", "power_type", "valid_from_at"]
+        )
+    )
+    cases: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["source_system", "case_id", "received_at"])
+    )
     scope: frozenset[str] | None = None
 
 
@@ -74,5 +78,9 @@ class ValidationOutcome:
 
     @property
     def counts(self) -> dict[str, int]:
-        return {"received": self.received, "valid": len(self.valid), "held": len(self.held),
-                "quarantined": len(self.quarantined)}
+        return {
+            "received": self.received,
+            "valid": len(self.valid),
+            "held": len(self.held),
+            "quarantined": len(self.quarantined),
+        }

@@ -67,8 +67,9 @@ class ItemVersions:
         self._first = pd.Series(first.index.to_numpy(), index=first["power_code"].to_numpy())
         self.single = bool(len(df) == len(self.index))
         self.columns = {c: df[c].to_numpy(dtype=object) for c in ("state", "dept_code", "power_type")}
-        self.columns["promised_limit"] = pd.to_numeric(df["promised_limit"]).to_numpy(dtype=np.int64) if len(df) \
-            else np.zeros(0, dtype=np.int64)
+        self.columns["promised_limit"] = (
+            pd.to_numeric(df["promised_limit"]).to_numpy(dtype=np.int64) if len(df) else np.zeros(0, dtype=np.int64)
+        )
 
     def positions(self, codes: np.ndarray, at: np.ndarray) -> np.ndarray:
         """Row of the version in force for each (code, instant); -1 for an unknown code."""
@@ -84,8 +85,13 @@ class ItemVersions:
         rows = np.flatnonzero(found)
         left = pd.DataFrame({"power_code": codes[found].astype(object), "t": at[found], "row": rows})
         left = left.sort_values("t", kind="stable")
-        right = pd.DataFrame({"power_code": self.frame["power_code"].astype(object).to_numpy(),
-                              "t": self.frame["_vf"].to_numpy(), "pos": np.arange(len(self.frame))})
+        right = pd.DataFrame(
+            {
+                "power_code": self.frame["power_code"].astype(object).to_numpy(),
+                "t": self.frame["_vf"].to_numpy(),
+                "pos": np.arange(len(self.frame)),
+            }
+        )
         right = right.sort_values("t", kind="stable")
         m = pd.merge_asof(left, right, on="t", by="power_code", direction="backward")
         got = m["pos"].to_numpy(dtype=float)
@@ -129,8 +135,7 @@ class CaseIndex:
         self.received = to_utc_ns(df["received_at"])[keep] if len(df) else np.zeros(0, dtype=np.int64)
         self.power = df["power_code"].to_numpy(dtype=object)[keep] if "power_code" in df.columns else None
 
-    def find(self, ss: pa.Array, cid: pa.Array, mask: np.ndarray
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    def find(self, ss: pa.Array, cid: pa.Array, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         n = len(mask)
         keys = pc.binary_join_element_wise(ss, cid, _SEP).to_numpy(zero_copy_only=False).astype(object)
         gi = np.full(n, -1, dtype=np.int64)
@@ -139,8 +144,11 @@ class CaseIndex:
             gi[idx] = self.index.get_indexer(keys[idx])
         known = gi >= 0
         safe = np.where(known, gi, 0)
-        received = np.where(known, self.received[safe], _NO_TIME) if len(self.received) else \
-            np.full(n, _NO_TIME, dtype=np.int64)
+        received = (
+            np.where(known, self.received[safe], _NO_TIME)
+            if len(self.received)
+            else np.full(n, _NO_TIME, dtype=np.int64)
+        )
         power = None
         if self.power is not None:
             power = np.where(known, self.power[safe], None) if len(self.power) else np.full(n, None, dtype=object)

@@ -25,14 +25,25 @@ class BatchCounts:
 
 
 def open_batch(
-    conn: Connection, *, cycle_id: str, source_system: str, entity: str, origin: str, started_at: datetime,
+    conn: Connection,
+    *,
+    cycle_id: str,
+    source_system: str,
+    entity: str,
+    origin: str,
+    started_at: datetime,
     origin_sha256: str | None = None,
 ) -> int:
     result = conn.execute(
         insert(ops_load_batch)
         .values(
-            cycle_id=cycle_id, source_system=source_system, entity=entity, origin=origin,
-            origin_sha256=origin_sha256, started_at=started_at, status="OPEN",
+            cycle_id=cycle_id,
+            source_system=source_system,
+            entity=entity,
+            origin=origin,
+            origin_sha256=origin_sha256,
+            started_at=started_at,
+            status="OPEN",
         )
         .returning(ops_load_batch.c.batch_id)
     )
@@ -40,8 +51,13 @@ def open_batch(
 
 
 def close_batch(
-    conn: Connection, batch_id: int, counts: BatchCounts, *, finished_at: datetime,
-    max_updated_at: datetime | None, status: str = "LOADED",
+    conn: Connection,
+    batch_id: int,
+    counts: BatchCounts,
+    *,
+    finished_at: datetime,
+    max_updated_at: datetime | None,
+    status: str = "LOADED",
 ) -> None:
     if not counts.balances:
         # A batch that does not balance means a record was lost or counted twice: refuse to commit it.
@@ -50,10 +66,15 @@ def close_batch(
         update(ops_load_batch)
         .where(ops_load_batch.c.batch_id == batch_id)
         .values(
-            status=status, finished_at=finished_at, max_updated_at=max_updated_at,
-            received_count=counts.received, loaded_count=counts.loaded,
-            quarantined_count=counts.quarantined, duplicate_count=counts.duplicate,
-            stale_count=counts.stale, held_count=counts.held,
+            status=status,
+            finished_at=finished_at,
+            max_updated_at=max_updated_at,
+            received_count=counts.received,
+            loaded_count=counts.loaded,
+            quarantined_count=counts.quarantined,
+            duplicate_count=counts.duplicate,
+            stale_count=counts.stale,
+            held_count=counts.held,
         )
     )
 

@@ -112,8 +112,11 @@ def copy_frame(conn: Connection, target: str, frame: pd.DataFrame, table: Table,
     kinds = _column_kinds(table)
     arrays = [_arrow_column(frame[name], kinds[name]) for name in columns]
     sink = io.BytesIO()
-    pa_csv.write_csv(pa.Table.from_arrays(arrays, names=list(columns)), sink,
-                     write_options=pa_csv.WriteOptions(include_header=False, quoting_style="needed"))
+    pa_csv.write_csv(
+        pa.Table.from_arrays(arrays, names=list(columns)),
+        sink,
+        write_options=pa_csv.WriteOptions(include_header=False, quoting_style="needed"),
+    )
     dbapi = conn.connection.driver_connection
     with dbapi.cursor() as cursor:
         with cursor.copy(f"COPY {target} ({', '.join(columns)}) FROM STDIN (FORMAT csv)") as copy:
@@ -138,4 +141,3 @@ def copy_rows(conn: Connection, target: str, columns: Sequence[str], rows: list[
         cursor.executemany(f"INSERT INTO {target} ({column_list}) VALUES ({placeholders})", rows)
     finally:
         cursor.close()
-

@@ -14,8 +14,18 @@ from sqlalchemy import Connection, select
 from warehouse.bulk import copy_rows, create_stage, frame_to_rows, is_postgres
 from warehouse.tables import fct_supervision_event
 
-EVENT_FIELDS = ("event_key", "rule", "card", "event_date", "dept_code", "power_type", "case_source_system",
-                "case_id", "complaint_id", "status")
+EVENT_FIELDS = (
+    "event_key",
+    "rule",
+    "card",
+    "event_date",
+    "dept_code",
+    "power_type",
+    "case_source_system",
+    "case_id",
+    "complaint_id",
+    "status",
+)
 
 
 @dataclass(frozen=True)
@@ -48,9 +58,7 @@ def _with_payloads(events: pd.DataFrame) -> pd.DataFrame:
 def sync_events(conn: Connection, computed: pd.DataFrame, computed_at: datetime) -> EventSync:
     """Make the stored events equal to ``computed`` (the events that hold now)."""
     table = fct_supervision_event
-    stored = pd.DataFrame(
-        conn.execute(select(table)).mappings().all(), columns=[c.name for c in table.columns]
-    )
+    stored = pd.DataFrame(conn.execute(select(table)).mappings().all(), columns=[c.name for c in table.columns])
     current = computed.copy()
     current["status"] = "ACTIVE"
     if "provisional" not in current.columns:

@@ -99,8 +99,10 @@ def upsert_records(conn: Connection, entity: str, frame: pd.DataFrame, batch_id:
 
     if postgres:
         if not loaded_rows.empty:
-            conn.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT {', '.join(columns)} "
-                                 f"FROM {stage} {_on_conflict(table, keys, columns)}")
+            conn.exec_driver_sql(
+                f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT {', '.join(columns)} "
+                f"FROM {stage} {_on_conflict(table, keys, columns)}"
+            )
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {stage}")
     else:
         _upsert(conn, table, keys, columns, loaded_rows)
@@ -110,8 +112,13 @@ def upsert_records(conn: Connection, entity: str, frame: pd.DataFrame, batch_id:
 
 
 # The key column that narrows a lookup best (the others are filtered after the query).
-_LOOKUP_COLUMN = {"department": "dept_code", "power_item": "power_code", "case": "case_id",
-                  "case_step": "case_id", "complaint": "complaint_id"}
+_LOOKUP_COLUMN = {
+    "department": "dept_code",
+    "power_item": "power_code",
+    "case": "case_id",
+    "case_step": "case_id",
+    "complaint": "complaint_id",
+}
 _LOOKUP_CHUNK = 900  # below SQLite's bound-parameter limit
 
 
@@ -129,7 +136,7 @@ def _stored_versions(conn: Connection, table: Table, keys: list[str], candidates
         values = group[lookup.name].drop_duplicates().tolist()
         for start in range(0, len(values), _LOOKUP_CHUNK):
             query = select(*[table.c[k] for k in keys], table.c.version, table.c.payload_sha256).where(
-                lookup.in_(values[start:start + _LOOKUP_CHUNK])
+                lookup.in_(values[start : start + _LOOKUP_CHUNK])
             )
             if system is not None:
                 query = query.where(table.c.source_system == system)
@@ -161,8 +168,7 @@ def _stored_versions_staged(conn: Connection, table: Table, keys: list[str], sta
 
 def _on_conflict(table: Table, keys: list[str], columns: list[str]) -> str:
     updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in keys)
-    return (f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates} "
-            f"WHERE excluded.version > {table.name}.version")
+    return f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates} WHERE excluded.version > {table.name}.version"
 
 
 def _upsert(conn: Connection, table: Table, keys: list[str], columns: list[str], rows: pd.DataFrame) -> None:

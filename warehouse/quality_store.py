@@ -54,8 +54,12 @@ def recent_checked_batches(conn: Connection, source_system: str, entity: str, li
     """Loaded batches of a source and entity that were checked, newest first: received count and summary."""
     rows = conn.execute(
         select(ops_load_batch.c.batch_id, ops_load_batch.c.received_count, ops_load_batch.c.ge_summary)
-        .where(ops_load_batch.c.source_system == source_system, ops_load_batch.c.entity == entity,
-               ops_load_batch.c.status == "LOADED", ops_load_batch.c.ge_verdict.is_not(None))
+        .where(
+            ops_load_batch.c.source_system == source_system,
+            ops_load_batch.c.entity == entity,
+            ops_load_batch.c.status == "LOADED",
+            ops_load_batch.c.ge_verdict.is_not(None),
+        )
         .order_by(ops_load_batch.c.batch_id.desc())
         .limit(limit)
     ).all()
@@ -65,22 +69,33 @@ def recent_checked_batches(conn: Connection, source_system: str, entity: str, li
 def seen_values(conn: Connection, source_system: str, entity: str) -> dict[str, frozenset[str]]:
     found: dict[str, set[str]] = {}
     for column, value in conn.execute(
-        select(ops_seen_value.c.column_name, ops_seen_value.c.value)
-        .where(ops_seen_value.c.source_system == source_system, ops_seen_value.c.entity == entity)
+        select(ops_seen_value.c.column_name, ops_seen_value.c.value).where(
+            ops_seen_value.c.source_system == source_system, ops_seen_value.c.entity == entity
+        )
     ):
         found.setdefault(column, set()).add(value)
     return {column: frozenset(values) for column, values in found.items()}
 
 
 def remember_values(
-    conn: Connection, source_system: str, entity: str, values: Mapping[str, Iterable[str]], batch_id: int,
+    conn: Connection,
+    source_system: str,
+    entity: str,
+    values: Mapping[str, Iterable[str]],
+    batch_id: int,
     at: datetime,
 ) -> int:
     """Add the values not seen before; returns how many were new."""
     known = seen_values(conn, source_system, entity)
     rows = [
-        {"source_system": source_system, "entity": entity, "column_name": column, "value": value,
-         "first_batch_id": batch_id, "first_seen_at": at}
+        {
+            "source_system": source_system,
+            "entity": entity,
+            "column_name": column,
+            "value": value,
+            "first_batch_id": batch_id,
+            "first_seen_at": at,
+        }
         for column, column_values in values.items()
         for value in sorted(set(column_values) - known.get(column, frozenset()))
     ]
@@ -90,29 +105,50 @@ def remember_values(
 
 
 def record_verdict(conn: Connection, batch_id: int, verdict: str, summary: Mapping[str, Any]) -> None:
-    conn.execute(update(ops_load_batch).where(ops_load_batch.c.batch_id == batch_id)
-                 .values(ge_verdict=verdict, ge_summary=dict(summary)))
+    conn.execute(
+        update(ops_load_batch)
+        .where(ops_load_batch.c.batch_id == batch_id)
+        .values(ge_verdict=verdict, ge_summary=dict(summary))
+    )
 
 
 def find_hold(conn: Connection, source_system: str, content_sha256: str) -> HoldRow | None:
     """The open hold (HELD or RELEASED, not yet loaded) of this content, if any."""
     row = conn.execute(
         select(ops_batch_hold)
-        .where(ops_batch_hold.c.source_system == source_system, ops_batch_hold.c.content_sha256 == content_sha256,
-               ops_batch_hold.c.status.in_((HELD, RELEASED)))
+        .where(
+            ops_batch_hold.c.source_system == source_system,
+            ops_batch_hold.c.content_sha256 == content_sha256,
+            ops_batch_hold.c.status.in_((HELD, RELEASED)),
+        )
         .order_by(ops_batch_hold.c.batch_id.desc())
     ).first()
     return None if row is None else _hold(row)
 
 
 def add_hold(
-    conn: Connection, batch_id: int, *, source_system: str, entity: str, origin: str, content_sha256: str,
-    reason: list[dict[str, Any]], at: datetime,
+    conn: Connection,
+    batch_id: int,
+    *,
+    source_system: str,
+    entity: str,
+    origin: str,
+    content_sha256: str,
+    reason: list[dict[str, Any]],
+    at: datetime,
 ) -> None:
-    conn.execute(insert(ops_batch_hold).values(
-        batch_id=batch_id, source_system=source_system, entity=entity, origin=origin,
-        content_sha256=content_sha256, status=HELD, reason=reason, held_at=at,
-    ))
+    conn.execute(
+        insert(ops_batch_hold).values(
+            batch_id=batch_id,
+            source_system=source_system,
+            entity=entity,
+            origin=origin,
+            content_sha256=content_sha256,
+            status=HELD,
+            reason=reason,
+            held_at=at,
+        )
+    )
 
 
 def get_hold(conn: Connection, batch_id: int) -> HoldRow | None:
@@ -126,19 +162,27 @@ def release_hold(conn: Connection, batch_id: int, *, by: str, reason: str, at: d
     if hold is None:
         raise HoldError(f"批次 {batch_id} 未被暂停 / batch {batch_id} is not held by a data quality check")
     if hold.status != HELD:
-        raise HoldError(f"批次 {batch_id} 已放行 / batch {batch_id} was already released "
-                        f"({hold.status.lower()} by {hold.released_by})")
+        raise HoldError(
+            f"批次 {batch_id} 已放行 / batch {batch_id} was already released "
+            f"({hold.status.lower()} by {hold.released_by})"
+        )
     if not by.strip() or not reason.strip():
         raise HoldError("放行须注明放行人和理由 / a release needs --by and --reason")
-    conn.execute(update(ops_batch_hold).where(ops_batch_hold.c.batch_id == batch_id, ops_batch_hold.c.status == HELD)
-                 .values(status=RELEASED, released_by=by, release_reason=reason, released_at=at))
+    conn.execute(
+        update(ops_batch_hold)
+        .where(ops_batch_hold.c.batch_id == batch_id, ops_batch_hold.c.status == HELD)
+        .values(status=RELEASED, released_by=by, release_reason=reason, released_at=at)
+    )
     conn.execute(update(ops_load_batch).where(ops_load_batch.c.batch_id == batch_id).values(status=BATCH_RELEASED))
     return get_hold(conn, batch_id)  # type: ignore[return-value]
 
 
 def mark_hold_loaded(conn: Connection, batch_id: int, loaded_batch_id: int, at: datetime) -> None:
-    conn.execute(update(ops_batch_hold).where(ops_batch_hold.c.batch_id == batch_id)
-                 .values(status=LOADED, loaded_batch_id=loaded_batch_id, loaded_at=at))
+    conn.execute(
+        update(ops_batch_hold)
+        .where(ops_batch_hold.c.batch_id == batch_id)
+        .values(status=LOADED, loaded_batch_id=loaded_batch_id, loaded_at=at)
+    )
 
 
 def list_holds(conn: Connection, *, include_loaded: bool = False) -> list[HoldRow]:

@@ -48,7 +48,6 @@ metadata = MetaData(
 )
 
 
-
 class UtcDateTime(TypeDecorator):
     """An instant stored in UTC and read back as an aware UTC datetime on every dialect.
 

@@ -29,8 +29,11 @@ def test_parsing_does_no_work(tmp_path: Path) -> None:
         f"bag = DagBag(dag_folder={str(DAGS)!r})\n"
         "assert not bag.import_errors, bag.import_errors\n"
     )
-    env = {**__import__("os").environ, "SANHEYI_HOME": str(home),
-           "SANHEYI_WAREHOUSE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"}
+    env = {
+        **__import__("os").environ,
+        "SANHEYI_HOME": str(home),
+        "SANHEYI_WAREHOUSE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none",
+    }
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert not home.exists()  # no settings read, no database touched, no folder made at import

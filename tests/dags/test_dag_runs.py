@@ -42,8 +42,11 @@ def test_ingest_then_supervision_dags(home: Path, airflow_db: Path, dagbag) -> N
         batches = conn.execute(select(ops_load_batch)).mappings().all()
     assert cases == len(data.latest("case"))
     assert quarantined == len(data.manifest)
-    assert all(b["received_count"] == b["loaded_count"] + b["quarantined_count"] + b["duplicate_count"]
-               + b["stale_count"] + b["held_count"] for b in batches)
+    assert all(
+        b["received_count"]
+        == b["loaded_count"] + b["quarantined_count"] + b["duplicate_count"] + b["stale_count"] + b["held_count"]
+        for b in batches
+    )
     assert not list((home / "inbox" / "UNIFIED").glob("*.jsonl"))  # every file archived
 
     run = dagbag.dags["sanheyi_supervision"].test(run_conf={"as_of": AS_OF})

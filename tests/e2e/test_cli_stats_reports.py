@@ -14,14 +14,14 @@ AS_OF = "2026-11-06T18:00:00+08:00"
 
 
 def stats(cli, period_from: str, period_to: str, as_of: str = AS_OF) -> dict:
-    code, out = cli("stats", "--from", period_from, "--to", period_to, "--as-of", as_of,
-                        "--format", "json")
+    code, out = cli("stats", "--from", period_from, "--to", period_to, "--as-of", as_of, "--format", "json")
     assert code == 0, out
     return json.loads(out)
 
 
-def test_the_same_statistics_on_postgresql(tmp_path: Path, monkeypatch, examples_dir: Path, cli,
-                                           pg_warehouse_url: str) -> None:
+def test_the_same_statistics_on_postgresql(
+    tmp_path: Path, monkeypatch, examples_dir: Path, cli, pg_warehouse_url: str
+) -> None:
     home = tmp_path / "pg-home"
     monkeypatch.setenv("SANHEYI_HOME", str(home))
     monkeypatch.setenv("SANHEYI_WAREHOUSE_URL", pg_warehouse_url)
@@ -29,8 +29,9 @@ def test_the_same_statistics_on_postgresql(tmp_path: Path, monkeypatch, examples
     assert not (home / "warehouse.sqlite").exists()
     shutil.copytree(examples_dir / "inbox" / "UNIFIED", home / "inbox" / "UNIFIED", dirs_exist_ok=True)
     assert cli("run", "--as-of", AS_OF, "--stage", "ingest", "--stage", "supervise")[0] == 0
-    want = json.loads((examples_dir / "expected" / "statistics_2026-10-01_2026-10-31_unified-only.json")
-                      .read_text(encoding="utf-8"))
+    want = json.loads(
+        (examples_dir / "expected" / "statistics_2026-10-01_2026-10-31_unified-only.json").read_text(encoding="utf-8")
+    )
     got = stats(cli, "2026-10-01", "2026-10-31")
     assert {key: got[key] for key in want} == want
     code, out = cli("quarantine", "list", "--format", "json")
@@ -47,8 +48,11 @@ def test_report_numbers_are_the_statistics(examples_home: Path, cli) -> None:
 
     ranking = openpyxl.load_workbook(next(p for p in files if p.suffix == ".xlsx"))["部门排名"]
     header = [cell.value for cell in ranking[2]]
-    by_code = {row[header.index("部门代码")]: row for row in ranking.iter_rows(min_row=3, values_only=True)
-               if row[header.index("部门代码")]}
+    by_code = {
+        row[header.index("部门代码")]: row
+        for row in ranking.iter_rows(min_row=3, values_only=True)
+        if row[header.index("部门代码")]
+    }
     for department in figures["departments"]:
         row = by_code[department["dept_code"]]
         assert row[header.index("综合得分")] == department["score"]
@@ -63,14 +67,25 @@ def test_report_numbers_are_the_statistics(examples_home: Path, cli) -> None:
 def test_a_deadline_in_an_unofficial_year_is_provisional_until_the_office_enters_it(examples_home: Path, cli) -> None:
     home = examples_home
     # a case received in late December: its deadline falls in 2027, which no package covers officially
-    case = json.loads((home / "inbox" / "UNIFIED" / "case.20261125a.jsonl").read_text(encoding="utf-8")
-                      .splitlines()[1])
-    case.update(case_id="LY2026122800001", power_code="XK3204810010001000", dept_code="11320481466000002C",
-                received_at="2026-12-28T09:00:00+08:00", promised_limit=5, status="IN_PROGRESS", finished_at=None,
-                result=None, result_note=None, fee_paid="0", satisfaction=None, version=1,
-                updated_at="2026-12-28T09:30:00+08:00")
-    (home / "inbox" / "UNIFIED" / "case.20261228.jsonl").write_text(json.dumps(case, ensure_ascii=False) + "\n",
-                                                                   encoding="utf-8")
+    case = json.loads((home / "inbox" / "UNIFIED" / "case.20261125a.jsonl").read_text(encoding="utf-8").splitlines()[1])
+    case.update(
+        case_id="LY2026122800001",
+        power_code="XK3204810010001000",
+        dept_code="11320481466000002C",
+        received_at="2026-12-28T09:00:00+08:00",
+        promised_limit=5,
+        status="IN_PROGRESS",
+        finished_at=None,
+        result=None,
+        result_note=None,
+        fee_paid="0",
+        satisfaction=None,
+        version=1,
+        updated_at="2026-12-28T09:30:00+08:00",
+    )
+    (home / "inbox" / "UNIFIED" / "case.20261228.jsonl").write_text(
+        json.dumps(case, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     as_of = "2027-01-15T09:00:00+08:00"
     assert cli("run", "--as-of", as_of, "--stage", "ingest")[0] == 0
     provisional = stats(cli, "2026-12-01", "2027-01-15", as_of)
@@ -84,6 +99,8 @@ def test_a_deadline_in_an_unofficial_year_is_provisional_until_the_office_enters
         "  2027:\n"
         "    notice: 国办发明电〔2026〕示例号\n"
         "    holidays: [2027-01-01, {from: 2027-02-06, to: 2027-02-14}]\n"
-        "    workdays: [2027-02-20]\n", encoding="utf-8")
+        "    workdays: [2027-02-20]\n",
+        encoding="utf-8",
+    )
     official = stats(cli, "2026-12-01", "2027-01-15", as_of)
     assert official["provisional"] is False

@@ -33,8 +33,12 @@ def prepared_home(root: Path, name: str) -> Path:
 
 def ingest(home: Path) -> subprocess.Popen:
     env = {**os.environ, "SANHEYI_HOME": str(home)}
-    return subprocess.Popen([SANHEYI, "run", "--stage", "ingest", "--as-of", AS_OF], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [SANHEYI, "run", "--stage", "ingest", "--as-of", AS_OF],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def committed_batches(home: Path) -> int:
@@ -52,13 +56,15 @@ def warehouse_state(home: Path) -> dict:
         for entity, table in ENTITY_TABLES.items():
             keys = [table.c[k] for k in ENTITY_KEYS[entity]]
             state[entity] = set(conn.execute(select(*keys, table.c.version, table.c.payload_sha256)).all())
-        state["quarantine"] = sorted(conn.execute(
-            select(ops_quarantine.c.origin, ops_quarantine.c.line_no, ops_quarantine.c.reason)).all())
+        state["quarantine"] = sorted(
+            conn.execute(select(ops_quarantine.c.origin, ops_quarantine.c.line_no, ops_quarantine.c.reason)).all()
+        )
         batches = conn.execute(select(ops_load_batch)).mappings().all()
     engine.dispose()
     for b in batches:
-        assert b["received_count"] == (b["loaded_count"] + b["quarantined_count"] + b["duplicate_count"]
-                                       + b["stale_count"] + b["held_count"]), dict(b)
+        assert b["received_count"] == (
+            b["loaded_count"] + b["quarantined_count"] + b["duplicate_count"] + b["stale_count"] + b["held_count"]
+        ), dict(b)
     state["archived"] = sorted(p.name for p in (home / "archive" / "UNIFIED").iterdir())
     state["inbox"] = sorted(p.name for p in (home / "inbox" / "UNIFIED").iterdir())
     return state

@@ -46,8 +46,7 @@ def record_case_key(entry: dict) -> tuple[str, str]:
 
 def assert_statistics_match(cli, examples_dir: Path, scenario: str) -> None:
     for period_from, period_to in PERIODS:
-        code, out = cli("stats", "--from", period_from, "--to", period_to, "--as-of", AS_OF,
-                            "--format", "json")
+        code, out = cli("stats", "--from", period_from, "--to", period_to, "--as-of", AS_OF, "--format", "json")
         assert code == 0
         stats = json.loads(out)
         want = expected(examples_dir, f"statistics_{period_from}_{period_to}_{scenario}.json")
@@ -64,8 +63,11 @@ def stored_events(home: Path) -> set[tuple]:
 
     events = compute_events(data, datetime.fromisoformat(AS_OF), work_calendar(settings), supervision_options(settings))
     return {
-        (e["rule"], e["complaint_id"] if e["rule"] == "TS01" else (e["case_source_system"], e["case_id"]),
-         e["event_date"].isoformat())
+        (
+            e["rule"],
+            e["complaint_id"] if e["rule"] == "TS01" else (e["case_source_system"], e["case_id"]),
+            e["event_date"].isoformat(),
+        )
         for e in events.to_dict("records")
     }
 
@@ -83,10 +85,12 @@ def test_unified_cycle_matches_the_standard(home: Path, examples_dir: Path, cli)
 
     # every invalid record is in quarantine with the family of rule it breaks, and nothing else is
     entries = quarantined(cli)
-    want = {(q["source_system"], q["case_id"]): q["rule_family"]
-            for q in expected(examples_dir, "quarantine.json") if q["rule_family"] != "SCOPE"}
-    got = {record_case_key(e): {FAMILY.get(v["rule_id"], v["rule_id"]) for v in e["violations"]}
-           for e in entries}
+    want = {
+        (q["source_system"], q["case_id"]): q["rule_family"]
+        for q in expected(examples_dir, "quarantine.json")
+        if q["rule_family"] != "SCOPE"
+    }
+    got = {record_case_key(e): {FAMILY.get(v["rule_id"], v["rule_id"]) for v in e["violations"]} for e in entries}
     assert set(got) == set(want)
     for key, family in want.items():
         assert family in got[key], (key, family, got[key])
@@ -102,7 +106,9 @@ def test_unified_cycle_matches_the_standard(home: Path, examples_dir: Path, cli)
 
     # the self-built system is not approved: its files wait untouched
     assert sorted(p.name for p in (home / "inbox" / "SELF_GA").iterdir()) == [
-        "case.20261125.jsonl", "case_step.20261125.jsonl"]
+        "case.20261125.jsonl",
+        "case_step.20261125.jsonl",
+    ]
     # the unified files were archived, none deleted
     assert len(list((home / "archive" / "UNIFIED").iterdir())) == 9
 
@@ -122,8 +128,9 @@ def test_every_batch_balances_and_a_second_run_changes_nothing(home: Path, cli) 
 
     batches, first = snapshot()
     for b in batches:
-        assert b["received_count"] == (b["loaded_count"] + b["quarantined_count"] + b["duplicate_count"]
-                                       + b["stale_count"] + b["held_count"])
+        assert b["received_count"] == (
+            b["loaded_count"] + b["quarantined_count"] + b["duplicate_count"] + b["stale_count"] + b["held_count"]
+        )
     assert sum(b["duplicate_count"] for b in batches) > 0  # the examples re-send exact duplicates
     code, out = cli("run", "--as-of", AS_OF, "--stage", "ingest")
     assert code == 0 and "no new data" in out
@@ -153,8 +160,11 @@ def test_self_built_system_after_approval(home: Path, examples_dir: Path, cli, t
 
     assert cli("run", "--as-of", AS_OF)[0] == 0
     scope = {record_case_key(e) for e in quarantined(cli) if e["reason"] == "SCOPE"}
-    assert scope == {(q["source_system"], q["case_id"])
-                     for q in expected(examples_dir, "quarantine.json") if q["rule_family"] == "SCOPE"}
+    assert scope == {
+        (q["source_system"], q["case_id"])
+        for q in expected(examples_dir, "quarantine.json")
+        if q["rule_family"] == "SCOPE"
+    }
     assert_statistics_match(cli, examples_dir, "with-SELF_GA")
     assert stored_events(home) == expected_events(examples_dir, "with-SELF_GA")
     code, out = cli("systems", "verify-log")

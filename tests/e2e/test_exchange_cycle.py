@@ -38,23 +38,30 @@ def test_packages_follow_the_changes(examples_home: Path, cli, tmp_path: Path) -
     # a late correction of three cases: a higher version of each
     corrected = []
     for record in cases_first[:3]:
-        record = {**record, "version": record["version"] + 1, "updated_at": "2026-11-06T17:00:00+08:00",
-                  "result_note": (record.get("result_note") or "") + "（更正）"}
+        record = {
+            **record,
+            "version": record["version"] + 1,
+            "updated_at": "2026-11-06T17:00:00+08:00",
+            "result_note": (record.get("result_note") or "") + "（更正）",
+        }
         corrected.append(record)
     (home / "inbox" / "UNIFIED" / "case.20261106-correction.jsonl").write_text(
-        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in corrected), encoding="utf-8")
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in corrected), encoding="utf-8"
+    )
     assert cli("run", "--as-of", AS_OF, *stages)[0] == 0
     second = home / "outbox" / "320481-320400-0000000002.zip"
     sent = package_lines(second, "case")
     assert [(r["case_id"], r["version"]) for r in sent] == sorted((r["case_id"], r["version"]) for r in corrected)
     assert package_lines(second, "case_step") == []
-    code, out = cli("exchange", "verify", str(second), "--public-key", public_key,
-                        "--previous", str(first))
+    code, out = cli("exchange", "verify", str(second), "--public-key", public_key, "--previous", str(first))
     assert code == 0, out
 
     # every case version travels once, and the latest of every case has travelled
-    versions = [(r["source_system"], r["case_id"], r["version"])
-                for package in (first, second) for r in package_lines(package, "case")]
+    versions = [
+        (r["source_system"], r["case_id"], r["version"])
+        for package in (first, second)
+        for r in package_lines(package, "case")
+    ]
     assert len(versions) == len(set(versions))
     latest = {}
     for system, case_id, version in versions:

@@ -35,8 +35,12 @@ class Cycle:
 
 
 def _personal_values(data) -> dict[str, set[str]]:
-    values: dict[str, set[str]] = {"applicant_id_no": set(), "applicant_name": set(), "content": set(),
-                                   "handler_name": set()}
+    values: dict[str, set[str]] = {
+        "applicant_id_no": set(),
+        "applicant_name": set(),
+        "content": set(),
+        "handler_name": set(),
+    }
     for group in (data.records, data.updates, data.invalid):
         for record in group.get("case_step", []):
             if isinstance(record.get("handler_name"), str) and record["handler_name"].strip():
@@ -86,8 +90,9 @@ def test_status_balances_with_the_warehouse(cycle: Cycle, capsys: pytest.Capture
     with engine.connect() as conn:
         batches = conn.execute(select(ops_load_batch)).mappings().all()
         quarantine_rows = conn.execute(select(func.count()).select_from(ops_quarantine)).scalar_one()
-        open_rows = conn.execute(select(func.count()).select_from(ops_quarantine)
-                                 .where(ops_quarantine.c.status == "OPEN")).scalar_one()
+        open_rows = conn.execute(
+            select(func.count()).select_from(ops_quarantine).where(ops_quarantine.c.status == "OPEN")
+        ).scalar_one()
         packages = conn.execute(select(ops_package.c.sequence, ops_package.c.state)).all()
     engine.dispose()
     assert batches, "the cycle loaded nothing"
@@ -121,8 +126,7 @@ def test_status_balances_with_the_warehouse(cycle: Cycle, capsys: pytest.Capture
     assert later["sources"][0]["last_batch"]["batch_id"] == by_source["UNIFIED"]["last_batch"]["batch_id"]
 
 
-def test_status_table_and_pages_for_people_without_a_terminal(cycle: Cycle,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_status_table_and_pages_for_people_without_a_terminal(cycle: Cycle, capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
     assert main(["status", "--as-of", AS_OF]) == 0
     table = capsys.readouterr().out
@@ -171,8 +175,9 @@ def test_no_personal_data_in_logs_reports_or_pages(cycle: Cycle) -> None:
     assert any(v in carried for v in cycle.personal["content"])
 
 
-def test_a_system_that_never_applied_shows_its_waiting_files(cycle: Cycle, examples_dir: Path,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_system_that_never_applied_shows_its_waiting_files(
+    cycle: Cycle, examples_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     folder = cycle.home / "inbox" / "SELF_GA"
     shutil.copytree(examples_dir / "inbox" / "SELF_GA", folder)
     try:

@@ -80,9 +80,14 @@ class CheckFailure:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "check": self.check, "severity": self.severity, "expectation": self.expectation,
-            "column": self.column, "observed": self.observed, "expected": self.expected,
-            "message_zh": self.message_zh, "message_en": self.message_en,
+            "check": self.check,
+            "severity": self.severity,
+            "expectation": self.expectation,
+            "column": self.column,
+            "observed": self.observed,
+            "expected": self.expected,
+            "message_zh": self.message_zh,
+            "message_en": self.message_en,
         }
 
 

@@ -63,8 +63,9 @@ def _context() -> tuple[Any, dict[str, Any]]:
         )
 
         # in-memory stores and no Data Docs site of its own (the hub renders its pages from the warehouse)
-        config = DataContextConfig(store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
-                                   analytics_enabled=False)
+        config = DataContextConfig(
+            store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False), analytics_enabled=False
+        )
         context = gx.get_context(mode="ephemeral", project_config=config)
         context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
         source = context.data_sources.add_pandas("sanheyi_batches")
@@ -73,7 +74,8 @@ def _context() -> tuple[Any, dict[str, Any]]:
             batch_definition = source.add_dataframe_asset(entity).add_batch_definition_whole_dataframe("batch")
             suite = context.suites.add(build_suite(entity))
             definitions[entity] = context.validation_definitions.add(
-                gx.ValidationDefinition(name=f"sanheyi.{entity}", data=batch_definition, suite=suite))
+                gx.ValidationDefinition(name=f"sanheyi.{entity}", data=batch_definition, suite=suite)
+            )
         _state.update(context=context, definitions=definitions, runs=0, version=gx.__version__)
     _state["runs"] += 1
     return _state["context"], _state["definitions"]
@@ -111,8 +113,13 @@ def _mean(values: tuple[float, ...] | tuple[int, ...]) -> float:
 
 
 def _parameters(
-    specs: tuple[CheckSpec, ...], frame: pd.DataFrame, history: BatchHistory, *, now: datetime,
-    whole_origin: bool, limits: Thresholds,
+    specs: tuple[CheckSpec, ...],
+    frame: pd.DataFrame,
+    history: BatchHistory,
+    *,
+    now: datetime,
+    whole_origin: bool,
+    limits: Thresholds,
 ) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
     """Suite parameters for this run, the checks that do not apply (with why) and the expected text."""
     params: dict[str, Any] = {}
@@ -132,8 +139,10 @@ def _parameters(
             else:
                 mean = _mean(volumes)
                 params[key] = math.ceil(limits.volume_drop_ratio * mean)
-                expected[spec.name] = (f">= {params[key]} records ({limits.volume_drop_ratio:.0%} of the mean "
-                                       f"{mean:.0f} of the last {len(volumes)} whole files)")
+                expected[spec.name] = (
+                    f">= {params[key]} records ({limits.volume_drop_ratio:.0%} of the mean "
+                    f"{mean:.0f} of the last {len(volumes)} whole files)"
+                )
             params.setdefault(key, 0)
         elif spec.kind == "quarantine_rate":
             rate = limits.quarantine_block_rate if spec.severity == SEVERITY_BLOCK else limits.quarantine_warn_rate
@@ -179,13 +188,15 @@ def _parameters(
             else:
                 mean = _mean(usual)
                 params[key] = max(0.0, 1.0 - mean - limits.null_rise)
-                expected[spec.name] = (f"empty in <= {min(1.0, mean + limits.null_rise):.0%} of the records "
-                                       f"(usually {mean:.0%})")
+                expected[spec.name] = (
+                    f"empty in <= {min(1.0, mean + limits.null_rise):.0%} of the records (usually {mean:.0%})"
+                )
     return params, skipped, expected
 
 
-def _failure(entity: str, spec: CheckSpec, frame: pd.DataFrame, history: BatchHistory, expected: str,
-             now: datetime) -> CheckFailure:
+def _failure(
+    entity: str, spec: CheckSpec, frame: pd.DataFrame, history: BatchHistory, expected: str, now: datetime
+) -> CheckFailure:
     """Describe one failed expectation in Chinese and English (codes and counts only).
 
     The suite runs with ``BOOLEAN_ONLY`` results (the cheapest); the few failed checks of a batch are
@@ -218,8 +229,10 @@ def _failure(entity: str, spec: CheckSpec, frame: pd.DataFrame, history: BatchHi
         observed = None if pd.isna(newest) else pd.Timestamp(newest).tz_convert(now.tzinfo).isoformat()
         if spec.kind == "future":
             zh = f"最新 updated_at 为 {observed}，晚于运行时刻 {now.isoformat()}：来源时钟或导出有误，批次暂停入库"
-            en = (f"newest updated_at {observed} is after the run's instant {now.isoformat()}: the source's clock "
-                  "or export is wrong; the batch is held")
+            en = (
+                f"newest updated_at {observed} is after the run's instant {now.isoformat()}: the source's clock "
+                "or export is wrong; the batch is held"
+            )
         else:
             zh = f"最新 updated_at 为 {observed}，早于 {expected}：是否为旧的导出？"
             en = f"newest updated_at {observed} (expected {expected}): an old export?"
@@ -229,8 +242,10 @@ def _failure(entity: str, spec: CheckSpec, frame: pd.DataFrame, history: BatchHi
         new = sorted(set(column.unique()) - set(seen))
         observed = {"new_values": new[:20], "records": int(column.isin(new).sum())}
         zh = f"{spec.column} 出现该来源从未报送过的代码：{', '.join(new[:20])}（{observed['records']} 条）"
-        en = (f"{spec.column}: value(s) never sent by this source before: {', '.join(new[:20])} "
-              f"({observed['records']} records)")
+        en = (
+            f"{spec.column}: value(s) never sent by this source before: {', '.join(new[:20])} "
+            f"({observed['records']} records)"
+        )
     else:  # null_rate
         empty = round(float(kept[spec.column].isna().mean()), 4) if len(kept) else None
         observed = {"empty_share": empty}
@@ -248,8 +263,14 @@ def _null_fractions(frame: pd.DataFrame, entity: str) -> dict[str, float]:
 
 
 def check_batch(
-    outcome: ValidationOutcome, *, history: BatchHistory, now: datetime, unparsed: int = 0,
-    whole_origin: bool = False, released: bool = False, thresholds: Thresholds | None = None,
+    outcome: ValidationOutcome,
+    *,
+    history: BatchHistory,
+    now: datetime,
+    unparsed: int = 0,
+    whole_origin: bool = False,
+    released: bool = False,
+    thresholds: Thresholds | None = None,
 ) -> QualityResult:
     """Run ``outcome.entity``'s suite on one validated batch.
 
@@ -262,13 +283,13 @@ def check_batch(
     specs = SUITES[entity]
     started = time.perf_counter()
     frame = quality_frame(outcome, unparsed)
-    params, skipped, expected = _parameters(specs, frame, history, now=now, whole_origin=whole_origin,
-                                            limits=limits)
+    params, skipped, expected = _parameters(specs, frame, history, now=now, whole_origin=whole_origin, limits=limits)
     with _lock, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         _, definitions = _context()
         result = definitions[entity].run(
-            batch_parameters={"dataframe": frame}, expectation_parameters=params,
+            batch_parameters={"dataframe": frame},
+            expectation_parameters=params,
             result_format="BOOLEAN_ONLY",
         )
     by_name = {spec.name: spec for spec in specs}
@@ -292,11 +313,20 @@ def check_batch(
     kept = frame[OUTCOME_COLUMN].isin(NOT_QUARANTINED)
     seen = {c: tuple(sorted(str(v) for v in frame.loc[kept, c].dropna().unique())) for c in DRIFT_COLUMNS[entity]}
     observed: Mapping[str, Any] = {
-        "rows": len(frame), "valid_rows": int(kept.sum()), "whole_origin": whole_origin,
+        "rows": len(frame),
+        "valid_rows": int(kept.sum()),
+        "whole_origin": whole_origin,
         "null_fraction": _null_fractions(frame, entity),
     }
     return QualityResult(
-        entity=entity, verdict=verdict, failures=tuple(failures), skipped=dict(sorted(skipped.items())),
-        observed=observed, seen_values=seen, rows=len(frame), seconds=time.perf_counter() - started,
-        engine=f"great_expectations {_state.get('version', '?')}", overridden=overridden,
+        entity=entity,
+        verdict=verdict,
+        failures=tuple(failures),
+        skipped=dict(sorted(skipped.items())),
+        observed=observed,
+        seen_values=seen,
+        rows=len(frame),
+        seconds=time.perf_counter() - started,
+        engine=f"great_expectations {_state.get('version', '?')}",
+        overridden=overridden,
     )

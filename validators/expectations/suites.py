@@ -42,29 +42,88 @@ NOT_QUARANTINED = ("valid", "held")
 def suite_specs(entity: str) -> tuple[CheckSpec, ...]:
     """The checks of ``entity``'s suite, in the order they are reported."""
     specs = [
-        CheckSpec("volume_drop", "volume", SEVERITY_WARN, "expect_table_row_count_to_be_between", None,
-                  "记录数较近期整文件平均值骤降", "sudden drop of the record count against recent whole files"),
-        CheckSpec("quarantine_rate", "quarantine_rate", SEVERITY_WARN, "expect_column_values_to_be_in_set",
-                  OUTCOME_COLUMN, "隔离记录比例偏高", "high share of quarantined records"),
-        CheckSpec("quarantine_rate_block", "quarantine_rate", SEVERITY_BLOCK, "expect_column_values_to_be_in_set",
-                  OUTCOME_COLUMN, "隔离记录过半，批次暂停入库", "most records quarantined: the batch is held"),
-        CheckSpec("duplicate_rate", "duplicates", SEVERITY_WARN, "expect_compound_columns_to_be_unique", None,
-                  "批内同键同版本重复记录比例偏高", "high share of records repeating a key and version in the batch"),
-        CheckSpec("updated_at_future", "future", SEVERITY_BLOCK, "expect_column_max_to_be_between", "updated_at",
-                  "updated_at 晚于运行时刻，批次暂停入库", "updated_at after the run's instant: the batch is held"),
+        CheckSpec(
+            "volume_drop",
+            "volume",
+            SEVERITY_WARN,
+            "expect_table_row_count_to_be_between",
+            None,
+            "记录数较近期整文件平均值骤降",
+            "sudden drop of the record count against recent whole files",
+        ),
+        CheckSpec(
+            "quarantine_rate",
+            "quarantine_rate",
+            SEVERITY_WARN,
+            "expect_column_values_to_be_in_set",
+            OUTCOME_COLUMN,
+            "隔离记录比例偏高",
+            "high share of quarantined records",
+        ),
+        CheckSpec(
+            "quarantine_rate_block",
+            "quarantine_rate",
+            SEVERITY_BLOCK,
+            "expect_column_values_to_be_in_set",
+            OUTCOME_COLUMN,
+            "隔离记录过半，批次暂停入库",
+            "most records quarantined: the batch is held",
+        ),
+        CheckSpec(
+            "duplicate_rate",
+            "duplicates",
+            SEVERITY_WARN,
+            "expect_compound_columns_to_be_unique",
+            None,
+            "批内同键同版本重复记录比例偏高",
+            "high share of records repeating a key and version in the batch",
+        ),
+        CheckSpec(
+            "updated_at_future",
+            "future",
+            SEVERITY_BLOCK,
+            "expect_column_max_to_be_between",
+            "updated_at",
+            "updated_at 晚于运行时刻，批次暂停入库",
+            "updated_at after the run's instant: the batch is held",
+        ),
     ]
     if entity in TRANSACTIONAL:
-        specs.append(CheckSpec("updated_at_stale", "stale", SEVERITY_WARN, "expect_column_max_to_be_between",
-                               "updated_at", "最新 updated_at 过旧", "newest updated_at is old: a stale export"))
+        specs.append(
+            CheckSpec(
+                "updated_at_stale",
+                "stale",
+                SEVERITY_WARN,
+                "expect_column_max_to_be_between",
+                "updated_at",
+                "最新 updated_at 过旧",
+                "newest updated_at is old: a stale export",
+            )
+        )
     for column in DRIFT_COLUMNS[entity]:
-        specs.append(CheckSpec(f"new_value:{column}", "new_value", SEVERITY_WARN,
-                               "expect_column_values_to_be_in_set", column,
-                               f"{column} 出现该来源从未报送过的代码",
-                               f"{column}: a value this source never sent before"))
+        specs.append(
+            CheckSpec(
+                f"new_value:{column}",
+                "new_value",
+                SEVERITY_WARN,
+                "expect_column_values_to_be_in_set",
+                column,
+                f"{column} 出现该来源从未报送过的代码",
+                f"{column}: a value this source never sent before",
+            )
+        )
     for column in NULL_WATCH_COLUMNS[entity]:
-        specs.append(CheckSpec(f"null_rate:{column}", "null_rate", SEVERITY_WARN,
-                               "expect_column_proportion_of_non_null_values_to_be_between", column,
-                               f"{column} 为空的比例骤增", f"{column} suddenly empty far more often than usual"))
+        specs.append(
+            CheckSpec(
+                f"null_rate:{column}",
+                "null_rate",
+                SEVERITY_WARN,
+                "expect_column_proportion_of_non_null_values_to_be_between",
+                column,
+                f"{column} 为空的比例骤增",
+                f"{column} suddenly empty far more often than usual",
+            )
+        )
     return tuple(specs)
 
 
@@ -102,11 +161,13 @@ def build_suite(entity: str) -> Any:
         if spec.kind == "volume":
             expectation = gxe.ExpectTableRowCountToBeBetween(min_value=param, **common)
         elif spec.kind == "quarantine_rate":
-            expectation = gxe.ExpectColumnValuesToBeInSet(column=OUTCOME_COLUMN, value_set=list(NOT_QUARANTINED),
-                                                          mostly=param, **common)
+            expectation = gxe.ExpectColumnValuesToBeInSet(
+                column=OUTCOME_COLUMN, value_set=list(NOT_QUARANTINED), mostly=param, **common
+            )
         elif spec.kind == "duplicates":
-            expectation = gxe.ExpectCompoundColumnsToBeUnique(column_list=[*KEY_FIELDS[entity], "version"],
-                                                              mostly=param, **common)
+            expectation = gxe.ExpectCompoundColumnsToBeUnique(
+                column_list=[*KEY_FIELDS[entity], "version"], mostly=param, **common
+            )
         elif spec.kind == "future":
             expectation = gxe.ExpectColumnMaxToBeBetween(column="updated_at", max_value=param, **common)
         elif spec.kind == "stale":
@@ -115,8 +176,8 @@ def build_suite(entity: str) -> Any:
             expectation = gxe.ExpectColumnValuesToBeInSet(column=spec.column, value_set=param, **common)
         elif spec.kind == "null_rate":
             expectation = gxe.ExpectColumnProportionOfNonNullValuesToBeBetween(
-                column=spec.column, min_value=param, row_condition=Column(OUTCOME_COLUMN) != "quarantined",
-                **common)
+                column=spec.column, min_value=param, row_condition=Column(OUTCOME_COLUMN) != "quarantined", **common
+            )
         else:  # pragma: no cover - a spec kind without an expectation is a programming error
             raise ValueError(spec.kind)
         suite.add_expectation(expectation)

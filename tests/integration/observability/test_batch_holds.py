@@ -18,8 +18,12 @@ from warehouse.db import make_engine
 from warehouse.tables import fct_case, ops_batch_hold, ops_cursor, ops_load_batch, ops_quarantine
 
 AS_OF = "2026-11-06T18:00:00+08:00"
-LATER = ("2026-11-06T19:00:00+08:00", "2026-11-06T20:00:00+08:00", "2026-11-06T21:00:00+08:00",
-         "2026-11-06T22:00:00+08:00")
+LATER = (
+    "2026-11-06T19:00:00+08:00",
+    "2026-11-06T20:00:00+08:00",
+    "2026-11-06T21:00:00+08:00",
+    "2026-11-06T22:00:00+08:00",
+)
 HELD_FILE = "case.20261127-future.jsonl"
 
 
@@ -31,8 +35,13 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def home(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, examples_dir: Path,
-         capsys: pytest.CaptureFixture[str]) -> Path:
+def home(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    examples_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> Path:
     home = tmp_path / "home"
     monkeypatch.setenv("SANHEYI_HOME", str(home))
     if request.param == "postgresql":
@@ -67,8 +76,9 @@ def snapshot(home: Path) -> dict:
     try:
         with engine.connect() as conn:
             return {
-                "batches": [dict(r) for r in conn.execute(select(ops_load_batch).order_by(ops_load_batch.c.batch_id))
-                            .mappings()],
+                "batches": [
+                    dict(r) for r in conn.execute(select(ops_load_batch).order_by(ops_load_batch.c.batch_id)).mappings()
+                ],
                 "max_version": conn.execute(select(func.max(fct_case.c.version))).scalar_one(),
                 "cases": conn.execute(select(func.count()).select_from(fct_case)).scalar_one(),
                 "quarantine": conn.execute(select(func.count()).select_from(ops_quarantine)).scalar_one(),
@@ -88,7 +98,7 @@ def test_a_blocked_file_is_held_untouched_until_released_then_loaded_once(
     code, out, err = cli(capsys, "run", "--stage", "ingest", "--as-of", LATER[0])
     assert code == 0, err
     held = snapshot(home)
-    new = held["batches"][len(before["batches"]):]
+    new = held["batches"][len(before["batches"]) :]
     assert len(new) == 1
     batch = new[0]
     # the batch is recorded with its counts and why it is held ...
@@ -99,7 +109,10 @@ def test_a_blocked_file_is_held_untouched_until_released_then_loaded_once(
     assert "held, nothing loaded" in err  # the data engineer is told on stderr too
     # ... and nothing of it is loaded, quarantined or archived: the file waits in the inbox as it was
     assert (held["max_version"], held["cases"], held["quarantine"]) == (
-        before["max_version"], before["cases"], before["quarantine"])
+        before["max_version"],
+        before["cases"],
+        before["quarantine"],
+    )
     assert held["cursor"] == before["cursor"]
     assert (home / "inbox" / "UNIFIED" / HELD_FILE).read_bytes() == data
     assert not (home / "archive" / "UNIFIED" / HELD_FILE).exists()
@@ -111,11 +124,20 @@ def test_a_blocked_file_is_held_untouched_until_released_then_loaded_once(
     code, out, _ = cli(capsys, "batches", "list", "--format", "json")
     listed = json.loads(out)
     assert [(h["batch_id"], h["status"], h["reason"][0]["check"]) for h in listed] == [
-        (batch["batch_id"], "HELD", "updated_at_future")]
+        (batch["batch_id"], "HELD", "updated_at_future")
+    ]
 
     # a release needs who and why; it is recorded, and only a held batch can be released
-    code, out, _ = cli(capsys, "batches", "release", str(batch["batch_id"]), "--by", "王工", "--reason",
-                       "来源时钟已核实 / source clock checked")
+    code, out, _ = cli(
+        capsys,
+        "batches",
+        "release",
+        str(batch["batch_id"]),
+        "--by",
+        "王工",
+        "--reason",
+        "来源时钟已核实 / source clock checked",
+    )
     assert code == 0 and "released" in out
     code, _, err = cli(capsys, "batches", "release", str(batch["batch_id"]), "--by", "王工", "--reason", "again")
     assert code == 1 and "already released" in err
@@ -125,7 +147,7 @@ def test_a_blocked_file_is_held_untouched_until_released_then_loaded_once(
     code, out, _ = cli(capsys, "run", "--stage", "ingest", "--as-of", LATER[2])
     assert code == 0
     loaded = snapshot(home)
-    new = loaded["batches"][len(held["batches"]):]
+    new = loaded["batches"][len(held["batches"]) :]
     assert len(new) == 1
     assert (new[0]["status"], new[0]["ge_verdict"], new[0]["received_count"]) == ("LOADED", "WARN", 21)
     assert new[0]["loaded_count"] + new[0]["quarantined_count"] == 21 and new[0]["loaded_count"] > 0

@@ -39,9 +39,13 @@ class PagedCases:
             records = self.pages[page_no - 1]
             self.served.append(page_no)
             yield RecordBatch(
-                source_system="UNIFIED", entity="case", origin=f"test:case?page={page_no}",
+                source_system="UNIFIED",
+                entity="case",
+                origin=f"test:case?page={page_no}",
                 frame=records_to_frame("case", records, list(range(1, len(records) + 1))),
-                raw=[json_line(r) for r in records], next_cursor={"page": page_no}, file_path=None,
+                raw=[json_line(r) for r in records],
+                next_cursor={"page": page_no},
+                file_path=None,
             )
 
 
@@ -65,14 +69,21 @@ def test_a_held_page_stops_the_source_until_released(tmp_path: Path, examples_di
 
     def state() -> tuple[int, int, Any]:
         with engine.connect() as conn:
-            return (conn.execute(select(func.count()).select_from(ops_load_batch)).scalar_one(),
-                    conn.execute(select(func.count()).select_from(fct_case)).scalar_one(),
-                    load_cursor(conn, "UNIFIED"))
+            return (
+                conn.execute(select(func.count()).select_from(ops_load_batch)).scalar_one(),
+                conn.execute(select(func.count()).select_from(fct_case)).scalar_one(),
+                load_cursor(conn, "UNIFIED"),
+            )
 
     try:
         # the catalogue through the file drop, then the pages
-        ingest_sources(engine, settings, [unified_source(settings)], cycle_id="catalogue",
-                       now=datetime.fromisoformat("2026-11-06T17:00:00+08:00"))
+        ingest_sources(
+            engine,
+            settings,
+            [unified_source(settings)],
+            cycle_id="catalogue",
+            now=datetime.fromisoformat("2026-11-06T17:00:00+08:00"),
+        )
         first = cycle("2026-11-06T18:00:00+08:00")
         assert [b.status for b in first.batches] == ["LOADED", "HELD_GE"]
         assert [h.origin for h in first.held] == ["test:case?page=2"]
@@ -86,8 +97,13 @@ def test_a_held_page_stops_the_source_until_released(tmp_path: Path, examples_di
         assert connector.served == [2]
         assert state() == (batches, loaded_cases, {"page": 1})
 
-        release_batch(settings, first.held[0].batch_id, by="王工", reason="时钟已核实",
-                      now=datetime.fromisoformat("2026-11-06T19:30:00+08:00"))
+        release_batch(
+            settings,
+            first.held[0].batch_id,
+            by="王工",
+            reason="时钟已核实",
+            now=datetime.fromisoformat("2026-11-06T19:30:00+08:00"),
+        )
         connector.served.clear()
         third = cycle("2026-11-06T20:00:00+08:00")
         assert [b.status for b in third.batches] == ["LOADED", "LOADED"]

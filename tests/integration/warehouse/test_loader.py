@@ -14,11 +14,20 @@ from warehouse.tables import dim_department, dim_power_item_history
 
 
 def department(code: int, version: int, name: str = "溧阳市测试局") -> dict:
-    record = {"dept_code": f"1132048146600{code:05d}", "name": name, "source_system": "UNIFIED",
-              "version": version, "updated_at": f"2026-05-0{version}T09:00:00+08:00"}
+    record = {
+        "dept_code": f"1132048146600{code:05d}",
+        "name": name,
+        "source_system": "UNIFIED",
+        "version": version,
+        "updated_at": f"2026-05-0{version}T09:00:00+08:00",
+    }
     payload = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
-    return {**record, "updated_at": pd.Timestamp(record["updated_at"]).tz_convert("UTC"), "payload": payload,
-            "payload_sha256": hashlib.sha256(payload.encode()).hexdigest()}
+    return {
+        **record,
+        "updated_at": pd.Timestamp(record["updated_at"]).tz_convert("UTC"),
+        "payload": payload,
+        "payload_sha256": hashlib.sha256(payload.encode()).hexdigest(),
+    }
 
 
 def frame(*records: dict) -> pd.DataFrame:
@@ -39,16 +48,24 @@ def stored(engine: Engine) -> dict[str, tuple[int, str]]:
 
 
 def test_highest_version_wins_and_every_record_is_counted(warehouse_engine: Engine) -> None:
-    result = load(warehouse_engine, 1,
-                  department(1, 1), department(2, 1), department(2, 1),  # exact duplicate in the batch
-                  department(3, 2), department(3, 1),  # an older version after a newer one: stale
-                  department(4, 1, "甲"), department(4, 1, "乙"))  # same version, other content: conflict
+    result = load(
+        warehouse_engine,
+        1,
+        department(1, 1),
+        department(2, 1),
+        department(2, 1),  # exact duplicate in the batch
+        department(3, 2),
+        department(3, 1),  # an older version after a newer one: stale
+        department(4, 1, "甲"),
+        department(4, 1, "乙"),
+    )  # same version, other content: conflict
     assert (result.loaded, result.duplicate, result.stale, len(result.conflicts)) == (4, 1, 1, 1)
     assert result.conflicts.iloc[0]["name"] == "乙"  # the first arrival stays, the later one is quarantined
     assert stored(warehouse_engine)["113204814660000003"] == (2, "溧阳市测试局")
 
-    second = load(warehouse_engine, 2, department(1, 1), department(2, 2, "新名称"), department(3, 1),
-                  department(4, 1, "丙"))
+    second = load(
+        warehouse_engine, 2, department(1, 1), department(2, 2, "新名称"), department(3, 1), department(4, 1, "丙")
+    )
     assert (second.loaded, second.duplicate, second.stale, len(second.conflicts)) == (1, 1, 1, 1)
     assert stored(warehouse_engine)["113204814660000002"] == (2, "新名称")
     assert stored(warehouse_engine)["113204814660000004"] == (1, "甲")
@@ -84,11 +101,24 @@ def test_instants_round_trip_in_utc(warehouse_engine: Engine) -> None:
 
 def test_power_item_versions_are_kept_as_history(warehouse_engine: Engine) -> None:
     def item(version: int, state: str) -> dict:
-        record = {"power_code": "XK3204810010001000", "name": "食品经营许可", "power_type": "XK",
-                  "dept_code": "11320481466000002C", "legal_basis": "《行政许可法》", "legal_limit": 20,
-                  "promised_limit": 5, "time_unit": "WD", "fee": None, "penalty_min": None, "penalty_max": None,
-                  "flow": ["SL", "SH", "PZ", "BJ"], "state": state, "source_system": "UNIFIED", "version": version,
-                  "updated_at": pd.Timestamp(f"2026-0{version}-01T09:00:00+08:00").tz_convert("UTC")}
+        record = {
+            "power_code": "XK3204810010001000",
+            "name": "食品经营许可",
+            "power_type": "XK",
+            "dept_code": "11320481466000002C",
+            "legal_basis": "《行政许可法》",
+            "legal_limit": 20,
+            "promised_limit": 5,
+            "time_unit": "WD",
+            "fee": None,
+            "penalty_min": None,
+            "penalty_max": None,
+            "flow": ["SL", "SH", "PZ", "BJ"],
+            "state": state,
+            "source_system": "UNIFIED",
+            "version": version,
+            "updated_at": pd.Timestamp(f"2026-0{version}-01T09:00:00+08:00").tz_convert("UTC"),
+        }
         payload = json.dumps({**record, "updated_at": str(version)}, ensure_ascii=False)
         return {**record, "payload": payload, "payload_sha256": hashlib.sha256(payload.encode()).hexdigest()}
 
@@ -96,6 +126,9 @@ def test_power_item_versions_are_kept_as_history(warehouse_engine: Engine) -> No
         with warehouse_engine.begin() as conn:
             upsert_records(conn, "power_item", frame(item(version, state)), batch_id)
     with warehouse_engine.connect() as conn:
-        history = conn.execute(select(dim_power_item_history.c.version, dim_power_item_history.c.state)
-                               .order_by(dim_power_item_history.c.version)).all()
+        history = conn.execute(
+            select(dim_power_item_history.c.version, dim_power_item_history.c.state).order_by(
+                dim_power_item_history.c.version
+            )
+        ).all()
     assert history == [(1, "A"), (2, "T")]

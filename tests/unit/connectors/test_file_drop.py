@@ -12,13 +12,29 @@ from connectors.file_drop import FileDropConnector, archive_file, reject_file
 from schemas.errors import DataError
 from validators import validate_batch
 
-CASE = {"source_system": "UNIFIED", "case_id": "LY3204810000000", "power_code": "XK3204810040011000",
-        "dept_code": "11320481466004118J", "applicant_type": "1", "applicant_name": "陈静",
-        "applicant_id_type": "SFZ", "applicant_id_no": "320481196904060383", "channel": "1",
-        "received_at": "2026-08-12T06:00:00+08:00", "promised_limit": 1, "status": "WITHDRAWN",
-        "finished_at": "2026-08-12T20:26:24+08:00", "result": None, "result_note": None, "fee_paid": "0",
-        "relief_reason": None, "penalty_amount": None, "satisfaction": None, "version": 1,
-        "updated_at": "2026-08-12T21:26:24+08:00"}
+CASE = {
+    "source_system": "UNIFIED",
+    "case_id": "LY3204810000000",
+    "power_code": "XK3204810040011000",
+    "dept_code": "11320481466004118J",
+    "applicant_type": "1",
+    "applicant_name": "陈静",
+    "applicant_id_type": "SFZ",
+    "applicant_id_no": "320481196904060383",
+    "channel": "1",
+    "received_at": "2026-08-12T06:00:00+08:00",
+    "promised_limit": 1,
+    "status": "WITHDRAWN",
+    "finished_at": "2026-08-12T20:26:24+08:00",
+    "result": None,
+    "result_note": None,
+    "fee_paid": "0",
+    "relief_reason": None,
+    "penalty_amount": None,
+    "satisfaction": None,
+    "version": 1,
+    "updated_at": "2026-08-12T21:26:24+08:00",
+}
 
 
 def case(i: int, **change: object) -> dict:
@@ -46,8 +62,13 @@ def put(inbox: Path, name: str, text: str | bytes, system: str = "UNIFIED") -> P
 
 
 def test_files_are_read_in_dependency_then_name_order(inbox: Path) -> None:
-    dept = {"dept_code": "11320481466004118J", "name": "公安局", "source_system": "UNIFIED", "version": 1,
-            "updated_at": "2026-05-01T09:00:00+08:00"}
+    dept = {
+        "dept_code": "11320481466004118J",
+        "name": "公安局",
+        "source_system": "UNIFIED",
+        "version": 1,
+        "updated_at": "2026-05-01T09:00:00+08:00",
+    }
     put(inbox, "complaint.1.jsonl", "")
     put(inbox, "case.b.jsonl", jsonl(case(2)))
     put(inbox, "case.a.csv", "case_id\nLY0000000000001\n")
@@ -59,18 +80,25 @@ def test_files_are_read_in_dependency_then_name_order(inbox: Path) -> None:
     assert isinstance(connector, Connector)
     batches = list(connector.read(None))
     assert [b.origin for b in batches] == [
-        "inbox/UNIFIED/department.z.jsonl", "inbox/UNIFIED/case.a.csv", "inbox/UNIFIED/case.b.jsonl",
-        "inbox/UNIFIED/case_step.0.jsonl", "inbox/UNIFIED/complaint.1.jsonl"]
+        "inbox/UNIFIED/department.z.jsonl",
+        "inbox/UNIFIED/case.a.csv",
+        "inbox/UNIFIED/case.b.jsonl",
+        "inbox/UNIFIED/case_step.0.jsonl",
+        "inbox/UNIFIED/complaint.1.jsonl",
+    ]
     assert [b.entity for b in batches] == ["department", "case", "case", "case_step", "complaint"]
     assert all(b.source_system == "UNIFIED" and b.is_last_of_file for b in batches)
     assert batches[-1].received == 0 and batches[-1].file_path.name == "complaint.1.jsonl"
 
 
 def test_csv_cells_are_typed_per_the_schema(inbox: Path) -> None:
-    put(inbox, "case.x.csv",
+    put(
+        inbox,
+        "case.x.csv",
         "case_id,promised_limit,fee_paid,result,version,applicant_name\n"
-        "LY0000000000001,3,150.00,,2,\"张, 三\"\n"
-        "LY0000000000002,abc,0,GRANTED,1,李四\n")
+        'LY0000000000001,3,150.00,,2,"张, 三"\n'
+        "LY0000000000002,abc,0,GRANTED,1,李四\n",
+    )
     batch = next(FileDropConnector(inbox, "UNIFIED").read(None))
     f = batch.frame
     assert list(f["_line"]) == [2, 3]
@@ -78,8 +106,14 @@ def test_csv_cells_are_typed_per_the_schema(inbox: Path) -> None:
     assert f["result"].isna().tolist() == [True, False]
     assert f["version"].tolist() == [2, 1]
     assert f["promised_limit"].tolist() == [3, "abc"]  # not an integer: kept as text, TYPE in validation
-    assert json.loads(batch.raw[0]) == {"case_id": "LY0000000000001", "promised_limit": 3, "fee_paid": "150.00",
-                                        "result": None, "version": 2, "applicant_name": "张, 三"}
+    assert json.loads(batch.raw[0]) == {
+        "case_id": "LY0000000000001",
+        "promised_limit": 3,
+        "fee_paid": "150.00",
+        "result": None,
+        "version": 2,
+        "applicant_name": "张, 三",
+    }
     out = validate_batch(batch, None)
     assert ("promised_limit", "TYPE") in [(v.path, v.rule_id) for v in out.quarantined[1].violations]
 
@@ -92,17 +126,20 @@ def test_a_broken_csv_row_becomes_unparsed(inbox: Path) -> None:
     assert [(u.line_no, u.raw) for u in batch.unparsed] == [(3, "LY0000000000002,1,extra")]
 
 
-@pytest.mark.parametrize(("name", "content", "reason"), [
-    ("case.x.csv", b"\xef\xbb\xbfcase_id\nLY0000000000001\n", "BOM"),
-    ("case.x.jsonl", jsonl(case(1)).encode("gbk"), "UTF-8"),
-    ("case.x.csv", b"case_id,remark\nLY0000000000001,x\n", "unknown column"),
-    ("case.x.csv", b"case_id,case_id\nLY0000000000001,x\n", "repeats"),
-    ("case.x.csv", b"\nLY0000000000001\n", "no header"),
-    ("case.x.csv", b"", "no header"),
-    ("power_item.x.csv", b"power_code\nXK3204810010001000\n", "JSON Lines only"),
-    ("cases.x.jsonl", b"", "unknown entity"),
-    ("case.x.json", b"", "unsupported file type"),
-])
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("case.x.csv", b"\xef\xbb\xbfcase_id\nLY0000000000001\n", "BOM"),
+        ("case.x.jsonl", jsonl(case(1)).encode("gbk"), "UTF-8"),
+        ("case.x.csv", b"case_id,remark\nLY0000000000001,x\n", "unknown column"),
+        ("case.x.csv", b"case_id,case_id\nLY0000000000001,x\n", "repeats"),
+        ("case.x.csv", b"\nLY0000000000001\n", "no header"),
+        ("case.x.csv", b"", "no header"),
+        ("power_item.x.csv", b"power_code\nXK3204810010001000\n", "JSON Lines only"),
+        ("cases.x.jsonl", b"", "unknown entity"),
+        ("case.x.json", b"", "unsupported file type"),
+    ],
+)
 def test_unreadable_files_are_rejected_before_any_batch(inbox: Path, name: str, content: bytes, reason: str) -> None:
     put(inbox, name, content)
     connector = FileDropConnector(inbox, "UNIFIED")

@@ -78,8 +78,7 @@ def test_many_departments_are_split_over_several_charts(bundle: dict[str, Any]) 
 
     template = bundle["statistics"]["departments"][0]
     bundle["statistics"]["departments"] = [
-        {**template, "dept_code": f"DEPT{i:02d}", "dept_name": f"溧阳市第{i}局", "score": 50.0 + i}
-        for i in range(45)
+        {**template, "dept_code": f"DEPT{i:02d}", "dept_name": f"溧阳市第{i}局", "score": 50.0 + i} for i in range(45)
     ]
     with charts_module._style():
         images = charts_module._on_time_by_department(build_view(bundle))

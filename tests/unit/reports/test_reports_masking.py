@@ -34,9 +34,7 @@ def test_mask_id_none() -> None:
 def test_free_text_masks_every_id_shaped_token() -> None:
     text = "证件号码320481199001011234校验位错误（原值 320481199001011235），代码 91320481MA1W2X3Y4B"
     masked = mask_ids_in_text(text)
-    assert masked == (
-        "证件号码320481********1234校验位错误（原值 320481********1235），代码 913204********3Y4B"
-    )
+    assert masked == ("证件号码320481********1234校验位错误（原值 320481********1235），代码 913204********3Y4B")
 
 
 def test_free_text_leaves_case_ids_and_short_numbers() -> None:

@@ -155,9 +155,7 @@ def test_pdf_text_is_extractable_chinese_with_header_on_every_page(official: tup
     assert "溧阳市交通运输局" in everything and "LY3204810000068" in everything
 
 
-def test_provisional_mark_only_when_provisional(
-    official: tuple[dict, ReportFiles], provisional: ReportFiles
-) -> None:
+def test_provisional_mark_only_when_provisional(official: tuple[dict, ReportFiles], provisional: ReportFiles) -> None:
     _, files = official
     assert files.html and files.xlsx and files.pdf
     assert MARK not in files.html.read_text(encoding="utf-8")

@@ -72,7 +72,11 @@ def test_events_grouped_by_rule_and_week(bundle: dict[str, Any]) -> None:
     assert by_rule["SX01"] == 12 and by_rule["TS01"] == 4 and sum(by_rule.values()) == 36
     # Weeks run Monday to Sunday, clipped to the period: Thu 1 Oct .. Sun 4 Oct first.
     assert [w.label for w in view.week_counts] == [
-        "10-01~10-04", "10-05~10-11", "10-12~10-18", "10-19~10-25", "10-26~10-31",
+        "10-01~10-04",
+        "10-05~10-11",
+        "10-12~10-18",
+        "10-19~10-25",
+        "10-26~10-31",
     ]
     assert sum(w.yellow for w in view.week_counts) == 17
     assert sum(w.red for w in view.week_counts) == 19

@@ -51,7 +51,8 @@ def test_init_twice_is_safe_and_keeps_the_key(home: Path, capsys) -> None:
 def test_a_bad_configuration_lists_every_problem(home: Path, capsys) -> None:
     assert main(["init"]) == 0
     (home / "config.yaml").write_text(
-        "supervision: {warn_days: -1}\nexchange: {transport: carrier-pigeon}\ncolour: blue\n", encoding="utf-8")
+        "supervision: {warn_days: -1}\nexchange: {transport: carrier-pigeon}\ncolour: blue\n", encoding="utf-8"
+    )
     assert main(["quarantine", "list"]) == 1
     err = capsys.readouterr().err
     assert "supervision.warn_days" in err and "exchange.transport" in err and "colour: unknown setting" in err

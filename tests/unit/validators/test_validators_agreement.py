@@ -15,9 +15,39 @@ from connectors.file_drop import parse_jsonl
 from schemas.standard import ENTITIES, FIELD_ORDER
 from validators import canonical_payload, explain_record, validate_batch
 
-WRONG_VALUES = [None, "", "   ", "\u3000", 1, -1, 1.5, 2.0, True, [], ["SL"], {"a": 1}, "ZZ", "x" * 70, 2**31, 2**64,
-                "2026-09-30T10:15:00", "2026-02-30T10:15:00+08:00", "2026-09-30T10:15:00Z", "1.234", "0", "12.50",
-                "SELF_GA", "LY-000001", "A", "CLOSED", "COMPLETED", "IN_PROGRESS", 'say "hi"\n\\', "SFZ", "USCC"]
+WRONG_VALUES = [
+    None,
+    "",
+    "   ",
+    "\u3000",
+    1,
+    -1,
+    1.5,
+    2.0,
+    True,
+    [],
+    ["SL"],
+    {"a": 1},
+    "ZZ",
+    "x" * 70,
+    2**31,
+    2**64,
+    "2026-09-30T10:15:00",
+    "2026-02-30T10:15:00+08:00",
+    "2026-09-30T10:15:00Z",
+    "1.234",
+    "0",
+    "12.50",
+    "SELF_GA",
+    "LY-000001",
+    "A",
+    "CLOSED",
+    "COMPLETED",
+    "IN_PROGRESS",
+    'say "hi"\n\\',
+    "SFZ",
+    "USCC",
+]
 
 
 def mutate(rec: dict[str, Any], entity: str, rng: random.Random) -> dict[str, Any]:
@@ -33,7 +63,7 @@ def mutate(rec: dict[str, Any], entity: str, rng: random.Random) -> dict[str, An
         elif action < 0.3 and isinstance(rec.get(name), str) and rec[name]:
             value = rec[name]
             pos = rng.randrange(len(value))
-            rec[name] = value[:pos] + rng.choice("0189XZ -:+T") + value[pos + 1:]  # one character off
+            rec[name] = value[:pos] + rng.choice("0189XZ -:+T") + value[pos + 1 :]  # one character off
         else:
             rec[name] = rng.choice(WRONG_VALUES)
     return rec
@@ -63,8 +93,9 @@ def _check(entity: str, records: list[dict], batch: RecordBatch, refs: Any, syst
 def test_columnar_and_explain_agree_on_broken_records(examples_dir: Path, entity: str, seed: int) -> None:
     rng = random.Random(seed * 1000 + ENTITIES.index(entity))
     good = good_records(examples_dir, entity)
-    records = [mutate(rng.choice(good), entity, rng) if rng.random() < 0.7 else dict(rng.choice(good))
-               for _ in range(300)]
+    records = [
+        mutate(rng.choice(good), entity, rng) if rng.random() < 0.7 else dict(rng.choice(good)) for _ in range(300)
+    ]
     refs = example_refs(examples_dir, scope=None)
     # frames built from decoded records (REST, SOAP, SQL connectors) ...
     quarantined = _check(entity, records, batch_of(entity, records), refs, "UNIFIED")

@@ -40,8 +40,9 @@ class Cycle:
                 added = valid.assign(valid_from_at=valid["updated_at"])[ITEM_COLUMNS]
                 self.items = pd.concat([self.items, added], ignore_index=True)
             elif batch.entity == "case":
-                self.cases = pd.concat([self.cases, valid[["source_system", "case_id", "received_at"]]],
-                                       ignore_index=True)
+                self.cases = pd.concat(
+                    [self.cases, valid[["source_system", "case_id", "received_at"]]], ignore_index=True
+                )
 
     def quarantined(self) -> list:
         return [q for _, out in self.outcomes for q in out.quarantined]
@@ -64,8 +65,9 @@ def cycle(examples_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Cycle
 
 def test_exactly_the_expected_records_are_quarantined_with_their_family(cycle: Cycle, examples_dir: Path) -> None:
     expected = json.loads((examples_dir / "expected" / "quarantine.json").read_text(encoding="utf-8"))
-    want = {(e["source_system"], e["case_id"]): e["rule_family"] for e in expected
-            if e["rule_family"] != "VERSION_CONFLICT"}  # decided by the warehouse loader
+    want = {
+        (e["source_system"], e["case_id"]): e["rule_family"] for e in expected if e["rule_family"] != "VERSION_CONFLICT"
+    }  # decided by the warehouse loader
     got = {}
     for q in cycle.quarantined():
         assert q.entity == "case"

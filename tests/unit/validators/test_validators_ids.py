@@ -45,8 +45,10 @@ def test_vectorised_sfz_equals_per_value() -> None:
     rng = random.Random(5)
     values = []
     for _ in range(3000):
-        body = f"{rng.randint(110000, 659999)}{rng.randint(1890, 2030)}{rng.randint(0, 13):02d}" \
-               f"{rng.randint(0, 32):02d}{rng.randint(0, 999):03d}"
+        body = (
+            f"{rng.randint(110000, 659999)}{rng.randint(1890, 2030)}{rng.randint(0, 13):02d}"
+            f"{rng.randint(0, 32):02d}{rng.randint(0, 999):03d}"
+        )
         check = ric.calc_check_digit(body + "0") if rng.random() < 0.7 else rng.choice("0123456789X")
         values.append(body + check)
     received = date(2026, 9, 30)
@@ -58,7 +60,11 @@ def test_vectorised_sfz_equals_per_value() -> None:
 
 def test_vectorised_uscc_equals_per_value() -> None:
     rng = random.Random(6)
-    values = ["".join(rng.choice(USCC_ALPHABET) for _ in range(2)) + f"{rng.randint(0, 999999):06d}"
-              + "".join(rng.choice(USCC_ALPHABET) for _ in range(10)) for _ in range(3000)]
+    values = [
+        "".join(rng.choice(USCC_ALPHABET) for _ in range(2))
+        + f"{rng.randint(0, 999999):06d}"
+        + "".join(rng.choice(USCC_ALPHABET) for _ in range(10))
+        for _ in range(3000)
+    ]
     got = uscc_problems(_matrix(values))
     assert [("uscc_check" if g else None) for g in got] == [uscc_problem(v) for v in values]

@@ -15,8 +15,12 @@ from validators import ReferenceData, validate_batch
 
 def test_steps_of_unknown_cases_are_held_not_quarantined(examples_dir: Path) -> None:
     steps = good_records(examples_dir, "case_step")[:3]
-    orphan = dict(steps[0], case_id="LY9999999999999", started_at="2000-01-01T00:00:00+08:00",
-                  finished_at="2000-01-01T01:00:00+08:00")
+    orphan = dict(
+        steps[0],
+        case_id="LY9999999999999",
+        started_at="2000-01-01T00:00:00+08:00",
+        finished_at="2000-01-01T01:00:00+08:00",
+    )
     out = validate_batch(batch_of("case_step", [*steps, orphan]), example_refs(examples_dir))
     assert len(out.valid) == 3 and out.quarantined == []
     assert list(out.held["case_id"]) == ["LY9999999999999"] and list(out.held["_line"]) == [4]
@@ -25,12 +29,19 @@ def test_steps_of_unknown_cases_are_held_not_quarantined(examples_dir: Path) -> 
 
 def test_a_step_is_checked_against_its_systems_scope_when_cases_carry_power_codes(examples_dir: Path) -> None:
     step = dict(good_records(examples_dir, "case_step")[0], source_system="SELF_GA")
-    cases = pd.DataFrame([{"source_system": "SELF_GA", "case_id": step["case_id"], "power_code": "XK3204810010001000",
-                           "received_at": pd.Timestamp("2026-08-12T06:00:00+08:00")}])
+    cases = pd.DataFrame(
+        [
+            {
+                "source_system": "SELF_GA",
+                "case_id": step["case_id"],
+                "power_code": "XK3204810010001000",
+                "received_at": pd.Timestamp("2026-08-12T06:00:00+08:00"),
+            }
+        ]
+    )
     refs = ReferenceData(frozenset(), example_refs(examples_dir).power_items, cases, frozenset({"QR3204810040012000"}))
     assert validate_one("case_step", step, refs, system="SELF_GA") == [("case_id", "SCOPE")]
-    assert validate_one("case_step", step, refs, system="UNIFIED") == [("source_system", "SCOPE"),
-                                                                        ("case_id", "SCOPE")]
+    assert validate_one("case_step", step, refs, system="UNIFIED") == [("source_system", "SCOPE"), ("case_id", "SCOPE")]
 
 
 def test_catalogue_entities_come_only_from_the_unified_platform(examples_dir: Path) -> None:
@@ -43,17 +54,36 @@ def test_catalogue_entities_come_only_from_the_unified_platform(examples_dir: Pa
 def test_the_item_version_in_force_on_the_received_date_decides(examples_dir: Path) -> None:
     case = next(r for r in good_records(examples_dir, "case") if r["case_id"] == "LY3204810000000")
     code = case["power_code"]
-    items = pd.DataFrame([
-        {"power_code": code, "version": 1, "state": "A", "dept_code": case["dept_code"], "promised_limit": 1,
-         "power_type": "XK", "valid_from_at": pd.Timestamp("2026-05-01T00:00:00+08:00")},
-        {"power_code": code, "version": 2, "state": "X", "dept_code": "113204814660027450", "promised_limit": 0,
-         "power_type": "XK", "valid_from_at": pd.Timestamp("2026-09-01T00:00:00+08:00")},
-    ])
+    items = pd.DataFrame(
+        [
+            {
+                "power_code": code,
+                "version": 1,
+                "state": "A",
+                "dept_code": case["dept_code"],
+                "promised_limit": 1,
+                "power_type": "XK",
+                "valid_from_at": pd.Timestamp("2026-05-01T00:00:00+08:00"),
+            },
+            {
+                "power_code": code,
+                "version": 2,
+                "state": "X",
+                "dept_code": "113204814660027450",
+                "promised_limit": 0,
+                "power_type": "XK",
+                "valid_from_at": pd.Timestamp("2026-09-01T00:00:00+08:00"),
+            },
+        ]
+    )
     refs = ReferenceData(frozenset(), items, pd.DataFrame(columns=["source_system", "case_id", "received_at"]))
     assert validate_one("case", case, refs) == []  # received 2026-08-12: version 1
     later = dict(case, received_at="2026-10-12T06:00:00+08:00", finished_at="2026-10-12T20:00:00+08:00")
-    assert validate_one("case", later, refs) == [("power_code", "POWER_NOT_ACTIVE"), ("dept_code", "DEPT_MISMATCH"),
-                                                 ("promised_limit", "PROMISE_ABOVE_ITEM")]
+    assert validate_one("case", later, refs) == [
+        ("power_code", "POWER_NOT_ACTIVE"),
+        ("dept_code", "DEPT_MISMATCH"),
+        ("promised_limit", "PROMISE_ABOVE_ITEM"),
+    ]
     early = dict(case, received_at="2026-01-12T06:00:00+08:00", finished_at="2026-01-12T20:00:00+08:00")
     assert validate_one("case", early, refs) == []  # before every version: the earliest one
 
@@ -62,8 +92,7 @@ def test_record_keys(examples_dir: Path) -> None:
     step = dict(good_records(examples_dir, "case_step")[0], step_code="??")
     complaint = dict(good_records(examples_dir, "complaint")[0], status="??")
     no_key = {k: v for k, v in complaint.items() if k != "complaint_id"}
-    assert validate_batch(batch_of("case_step", [step]), None).quarantined[0].record_key == \
-        "UNIFIED/LY3204810000000/1"
+    assert validate_batch(batch_of("case_step", [step]), None).quarantined[0].record_key == "UNIFIED/LY3204810000000/1"
     keys = [q.record_key for q in validate_batch(batch_of("complaint", [complaint, no_key]), None).quarantined]
     assert keys == ["TS00000", "?"]
 

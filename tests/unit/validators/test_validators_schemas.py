@@ -25,9 +25,19 @@ from validators import explain_record
 from validators.fields import BLANK_CHARS
 
 SECTION_2_LISTS = {
-    "power_type": 12, "power_state": 3, "time_unit": 2, "applicant_type": 2, "id_type": 5, "channel": 5,
-    "case_status": 4, "result": 3, "step_code": 13, "satisfaction": 3, "complaint_status": 2,
-    "complaint_result": 3, "card": 2,
+    "power_type": 12,
+    "power_state": 3,
+    "time_unit": 2,
+    "applicant_type": 2,
+    "id_type": 5,
+    "channel": 5,
+    "case_status": 4,
+    "result": 3,
+    "step_code": 13,
+    "satisfaction": 3,
+    "complaint_status": 2,
+    "complaint_result": 3,
+    "card": 2,
 }
 
 
@@ -190,9 +200,11 @@ def test_power_item_rules(examples_dir: Path, change: dict, expected: list) -> N
 
 def test_penalty_range_of_a_cf_item(examples_dir: Path) -> None:
     cf = next(r for r in good_records(examples_dir, "power_item") if r["power_type"] == "CF")
-    for change, expected in [({"penalty_min": "6000.00"}, [("penalty_min", "PENALTY_RANGE")]),
-                             ({"penalty_max": None}, [("penalty_max", "PENALTY_RANGE")]),
-                             ({"penalty_min": "5000.00"}, [])]:
+    for change, expected in [
+        ({"penalty_min": "6000.00"}, [("penalty_min", "PENALTY_RANGE")]),
+        ({"penalty_max": None}, [("penalty_max", "PENALTY_RANGE")]),
+        ({"penalty_min": "5000.00"}, []),
+    ]:
         rec = {**cf, **change}
         assert [(v.path, v.rule_id) for v in explain_record("power_item", rec)] == expected
         assert validate_one("power_item", rec) == expected

@@ -46,8 +46,9 @@ def batch_of(entity: str, records: list[Any], system: str = "UNIFIED") -> Record
     """A batch like a connector would hand over (frame + raw text)."""
     dicts = [r for r in records if isinstance(r, dict)]
     frame = records_to_frame(entity, dicts, list(range(1, len(dicts) + 1)))
-    return RecordBatch(source_system=system, entity=entity, origin=f"test:{entity}", frame=frame,
-                       raw=[json_line(r) for r in dicts])
+    return RecordBatch(
+        source_system=system, entity=entity, origin=f"test:{entity}", frame=frame, raw=[json_line(r) for r in dicts]
+    )
 
 
 def example_refs(examples: Path, scope: frozenset[str] | None = None) -> ReferenceData:
@@ -55,10 +56,12 @@ def example_refs(examples: Path, scope: frozenset[str] | None = None) -> Referen
     deps = frozenset(r["dept_code"] for r in good_records(examples, "department"))
     items = pd.DataFrame(good_records(examples, "power_item"))
     items = items.assign(valid_from_at=pd.to_datetime(items["updated_at"], utc=True))[
-        ["power_code", "version", "state", "dept_code", "promised_limit", "power_type", "valid_from_at"]]
+        ["power_code", "version", "state", "dept_code", "promised_limit", "power_type", "valid_from_at"]
+    ]
     cases = pd.DataFrame(good_records(examples, "case"))
     cases = cases.assign(received_at=pd.to_datetime(cases["received_at"], utc=True, format="ISO8601"))[
-        ["source_system", "case_id", "received_at"]].drop_duplicates(["source_system", "case_id"])
+        ["source_system", "case_id", "received_at"]
+    ].drop_duplicates(["source_system", "case_id"])
     return ReferenceData(deps, items, cases, scope)
 
 
@@ -67,7 +70,8 @@ def rules_of(outcome_or_list: Any) -> list[list[tuple[str, str]]]:
     return [[(v.path, v.rule_id) for v in q.violations] for q in items]
 
 
-def validate_one(entity: str, record: dict[str, Any], refs: ReferenceData | None = None,
-                 system: str = "UNIFIED") -> list[tuple[str, str]]:
+def validate_one(
+    entity: str, record: dict[str, Any], refs: ReferenceData | None = None, system: str = "UNIFIED"
+) -> list[tuple[str, str]]:
     out = validate_batch(batch_of(entity, [record], system), refs)
     return [(v.path, v.rule_id) for q in out.quarantined for v in q.violations]
