@@ -50,6 +50,20 @@ def _codelists() -> dict[str, Any]:
 #: Field names of each entity in the standard's order (the order of canonical payloads).
 FIELD_ORDER: dict[str, tuple[str, ...]] = {e: tuple(_schema(e)["properties"]) for e in ENTITIES}
 
+#: Fields of a ``supervision_event`` line in an exchange package (§8), in that order.
+SUPERVISION_EVENT_FIELDS: tuple[str, ...] = (
+    "event_key",
+    "rule",
+    "card",
+    "event_date",
+    "dept_code",
+    "power_type",
+    "case_source_system",
+    "case_id",
+    "complaint_id",
+    "status",
+)
+
 #: Key fields of each entity (bold in §3).
 KEY_FIELDS: dict[str, tuple[str, ...]] = {e: tuple(_schema(e)["x-key"]) for e in ENTITIES}
 

@@ -9,6 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from schemas.standard import SUPERVISION_EVENT_FIELDS
 from supervision import arrays as A
 from supervision.calendar import WorkCalendar
 from supervision.daycount import to_dates
@@ -26,18 +27,8 @@ CARDS = {
     "TS01": "YELLOW",  # 投诉逾期
 }
 CASE_RULES = ("SX01", "SX02", "LC01", "LC02", "LC03", "NR01", "CL01")
-EVENT_COLUMNS = (
-    "event_key",
-    "rule",
-    "card",
-    "event_date",
-    "dept_code",
-    "power_type",
-    "case_source_system",
-    "case_id",
-    "complaint_id",
-    "provisional",
-)
+# The §8 event fields less the exchange status, plus whether a provisional calendar day is involved.
+EVENT_COLUMNS = (*(f for f in SUPERVISION_EVENT_FIELDS if f != "status"), "provisional")
 
 
 def compute_events(

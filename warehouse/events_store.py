@@ -11,21 +11,11 @@ from datetime import date, datetime
 import pandas as pd
 from sqlalchemy import Connection, select
 
+from schemas.standard import SUPERVISION_EVENT_FIELDS
 from warehouse.bulk import copy_rows, create_stage, frame_to_rows, is_postgres
 from warehouse.tables import fct_supervision_event
 
-EVENT_FIELDS = (
-    "event_key",
-    "rule",
-    "card",
-    "event_date",
-    "dept_code",
-    "power_type",
-    "case_source_system",
-    "case_id",
-    "complaint_id",
-    "status",
-)
+EVENT_FIELDS = SUPERVISION_EVENT_FIELDS
 
 
 @dataclass(frozen=True)
