@@ -3,9 +3,7 @@ receipts. Building is idempotent (a retry rebuilds the same bytes, never a secon
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from airflow.sdk import DeadlineAlert, DeadlineReference, SyncCallback, dag, task
+from airflow.sdk import dag, task
 from sanheyi_dag_support import EXCHANGE, START_DATE, SUPERVISION, as_of_from, default_args
 
 
@@ -16,12 +14,6 @@ from sanheyi_dag_support import EXCHANGE, START_DATE, SUPERVISION, as_of_from, d
     max_active_runs=1,
     default_args=default_args(timeout_minutes=60),
     tags=["sanheyi", "exchange"],
-    # a run still going after an hour means delivery or the prefecture's side is stuck
-    deadline=DeadlineAlert(
-        reference=DeadlineReference.DAGRUN_QUEUED_AT,
-        interval=timedelta(hours=1),
-        callback=SyncCallback("sanheyi.alerts.exchange_run_late"),
-    ),
     doc_md=__doc__,
 )
 def sanheyi_exchange():

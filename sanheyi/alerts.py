@@ -1,5 +1,5 @@
 """Alerts to the data engineers: always a log line; also a webhook (e.g. the office's chat robot)
-when ``SANHEYI_ALERT_WEBHOOK`` is set. Used by the Airflow notifier and deadline callbacks."""
+when ``SANHEYI_ALERT_WEBHOOK`` is set. Used by the Airflow failure notifier and the exchange DAG's receipt check."""
 
 from __future__ import annotations
 
@@ -27,11 +27,3 @@ def send_alert(text: str) -> None:
         urllib.request.urlopen(request, timeout=10).close()  # noqa: S310
     except OSError as exc:
         log.error("alert webhook failed: %s", type(exc).__name__)
-
-
-def exchange_run_late(**_context: object) -> None:
-    """Deadline callback: an exchange run has not finished in time (receipts or delivery stuck)."""
-    send_alert(
-        "交换任务超时 / the Changzhou exchange run passed its deadline: check delivery and receipts "
-        "(sanheyi exchange status)"
-    )

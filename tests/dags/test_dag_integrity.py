@@ -74,9 +74,3 @@ def test_each_self_built_system_is_its_own_mapped_task(dagbag) -> None:
     assert mapped.max_active_tis_per_dagrun == 2
     # systems run after the unified platform (its catalogue decides their scope)
     assert "ingest_unified" in ingest.get_task("approved_systems").upstream_task_ids
-
-
-def test_a_stuck_exchange_run_raises_a_deadline_alert(dagbag) -> None:
-    deadline = dagbag.dags["sanheyi_exchange"].deadline
-    alerts = deadline if isinstance(deadline, list) else [deadline]
-    assert any(alert.interval == timedelta(hours=1) for alert in alerts)

@@ -1,5 +1,6 @@
 """dag.test() end to end: the ingest DAG loads a generated inbox, the supervision DAG computes its
-events, through the same functions as the command line."""
+events, the exchange DAG builds and delivers the package and the reports DAG renders the month,
+through the same functions as the command line."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> Path:
     return home
 
 
-def test_ingest_then_supervision_dags(home: Path, airflow_db: Path, dagbag) -> None:
+def test_the_four_dags_in_asset_order(home: Path, airflow_db: Path, dagbag) -> None:
     data = generate(GeneratorSpec(cases=300, complaints=30, invalid_cases=6))
     write_inbox(data, home / "inbox")
 
@@ -57,3 +58,16 @@ def test_ingest_then_supervision_dags(home: Path, airflow_db: Path, dagbag) -> N
     assert events > 0
     code = main(["stats", "--from", "2026-06-01", "--to", "2026-11-30", "--as-of", AS_OF, "--format", "json"])
     assert code == 0
+
+    # the Assets' consumers: a signed package in the outbox, the month's reports and status pages
+    run = dagbag.dags["sanheyi_exchange"].test(run_conf={"as_of": AS_OF})
+    assert run.state == "success"
+    assert [p.name for p in (home / "outbox").glob("*.zip")] == ["320481-320400-0000000001.zip"]
+    run = dagbag.dags["sanheyi_reports"].test(run_conf={"as_of": AS_OF})
+    assert run.state == "success"
+    assert sorted(p.suffix for p in (home / "reports" / "2026-11-01_2026-11-30").iterdir()) == [
+        ".html",
+        ".pdf",
+        ".xlsx",
+    ]
+    assert (home / "reports" / "status.html").exists()
