@@ -12,7 +12,7 @@ from sanheyi.pipeline import require_initialised, warehouse_engine
 from sanheyi.settings import Settings
 from supervision.calendar import WorkCalendar
 from supervision.events import compute_events
-from supervision.model import SupervisionData, SupervisionSettings
+from supervision.model import REQUIRED, SupervisionData, SupervisionSettings
 from supervision.statistics import compute_statistics
 from warehouse.events_store import sync_events
 from warehouse.tables import dim_department, dim_power_item, fct_case, fct_case_step, fct_complaint
@@ -36,71 +36,27 @@ def _frame(engine: Engine, table, columns: tuple[str, ...]) -> pd.DataFrame:  # 
     return frame
 
 
+# Besides what the engine reads (supervision.model.REQUIRED): item names and limits for the reports,
+# and record versions for whoever inspects the frames. Personal data columns are never read.
+_EXTRA_COLUMNS = {
+    "departments": (),
+    "power_items": ("name", "legal_limit", "promised_limit", "state"),
+    "cases": ("version", "updated_at"),
+    "steps": ("version",),
+    "complaints": ("version",),
+}
+_TABLES = {
+    "departments": dim_department,
+    "power_items": dim_power_item,
+    "cases": fct_case,
+    "steps": fct_case_step,
+    "complaints": fct_complaint,
+}
+
+
 def load_supervision_data(engine: Engine) -> SupervisionData:
     """The loaded (valid, latest-version) records; personal data columns are not read at all."""
-    frames = {
-        "departments": _frame(engine, dim_department, ("dept_code", "name")),
-        "power_items": _frame(
-            engine,
-            dim_power_item,
-            (
-                "power_code",
-                "name",
-                "power_type",
-                "dept_code",
-                "legal_limit",
-                "promised_limit",
-                "time_unit",
-                "fee",
-                "penalty_min",
-                "penalty_max",
-                "flow",
-                "state",
-            ),
-        ),
-        "cases": _frame(
-            engine,
-            fct_case,
-            (
-                "source_system",
-                "case_id",
-                "power_code",
-                "dept_code",
-                "received_at",
-                "promised_limit",
-                "status",
-                "finished_at",
-                "result",
-                "result_note",
-                "fee_paid",
-                "relief_reason",
-                "penalty_amount",
-                "satisfaction",
-                "version",
-                "updated_at",
-            ),
-        ),
-        "steps": _frame(
-            engine,
-            fct_case_step,
-            ("source_system", "case_id", "step_no", "step_code", "started_at", "finished_at", "version"),
-        ),
-        "complaints": _frame(
-            engine,
-            fct_complaint,
-            (
-                "complaint_id",
-                "case_source_system",
-                "case_id",
-                "dept_code",
-                "received_at",
-                "status",
-                "closed_at",
-                "result",
-                "version",
-            ),
-        ),
-    }
+    frames = {name: _frame(engine, table, REQUIRED[name] + _EXTRA_COLUMNS[name]) for name, table in _TABLES.items()}
     for name, columns in _MONEY.items():
         for column in columns:
             frames[name][column] = frames[name][column].map(_money_text).astype(object)
