@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Any, Literal, NotRequired, TypedDict
 
 from reports.errors import ReportBundleError
+from schemas.standard import STATISTICS_COUNTS
 
 __all__ = [
     "DepartmentStats",
@@ -116,20 +117,7 @@ class ReportBundle(TypedDict):
 
 
 _METRIC_KEYS = tuple(MetricSet.__annotations__)
-_COUNT_KEYS = (
-    "received",
-    "completed",
-    "on_time",
-    "early",
-    "overdue",
-    "denied",
-    "open_at_end",
-    "open_overdue",
-    "yellow_cards",
-    "red_cards",
-    "complaints",
-    "complaints_substantiated",
-)
+_COUNT_KEYS = STATISTICS_COUNTS
 _RATE_KEYS = tuple(k for k in _METRIC_KEYS if k.endswith("_rate"))
 _MAX_LISTED = 20
 

@@ -64,6 +64,22 @@ SUPERVISION_EVENT_FIELDS: tuple[str, ...] = (
     "status",
 )
 
+#: The count metrics of §7 statistics (integers; every other metric but score and grade is a rate).
+STATISTICS_COUNTS: tuple[str, ...] = (
+    "received",
+    "completed",
+    "on_time",
+    "early",
+    "overdue",
+    "denied",
+    "open_at_end",
+    "open_overdue",
+    "yellow_cards",
+    "red_cards",
+    "complaints",
+    "complaints_substantiated",
+)
+
 #: Key fields of each entity (bold in §3).
 KEY_FIELDS: dict[str, tuple[str, ...]] = {e: tuple(_schema(e)["x-key"]) for e in ENTITIES}
 

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from schemas.standard import STATISTICS_COUNTS
 from supervision import arrays as A
 from supervision.calendar import WorkCalendar, epoch_day
 from supervision.deadlines import outcomes
@@ -22,20 +23,7 @@ STANDARD_VERSION = "1.0"
 REGION = "320481"
 PROCESS_RULES = ("LC01", "LC02")
 CONTENT_RULES = ("NR01", "CL01", "LC03")
-COUNTS = (
-    "received",
-    "completed",
-    "on_time",
-    "early",
-    "overdue",
-    "denied",
-    "open_at_end",
-    "open_overdue",
-    "yellow_cards",
-    "red_cards",
-    "complaints",
-    "complaints_substantiated",
-)
+COUNTS = STATISTICS_COUNTS
 #: Output order of one row (key order of statistics.json).
 METRICS = (
     "received",
