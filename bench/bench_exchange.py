@@ -91,7 +91,7 @@ def _step_payload(rng: random.Random, case_id: str, step_no: int) -> str:
 
 def prepare(db: Path, cases: int) -> None:
     """Create the synthetic warehouse (or make an existing one's rows pending again)."""
-    marker = f"data v2, cases={cases} steps={cases * STEPS_PER_CASE}"
+    marker = f"data v3, cases={cases} steps={cases * STEPS_PER_CASE}"
     if db.exists():
         conn = sqlite3.connect(db)
         try:
@@ -99,8 +99,7 @@ def prepare(db: Path, cases: int) -> None:
         except sqlite3.Error:
             found = None
         if found and found[0] == marker:
-            conn.execute("UPDATE fct_case SET exchange_seq = NULL")
-            conn.execute("UPDATE fct_case_step SET exchange_seq = NULL")
+            conn.execute("DELETE FROM ops_exchange_sent")
             conn.execute("DELETE FROM ops_package")
             conn.commit()
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -119,14 +118,14 @@ def prepare(db: Path, cases: int) -> None:
     case_sql = (
         "INSERT INTO fct_case (source_system, case_id, power_code, dept_code, applicant_type, applicant_name,"
         " applicant_id_type, applicant_id_no, channel, received_at, promised_limit, status, fee_paid, version,"
-        " updated_at, payload, payload_sha256, batch_id, exchange_seq)"
+        " updated_at, payload, payload_sha256, batch_id)"
         " VALUES ('UNIFIED', ?, 'XK3204810120001000', '11320481014000000K', '1', '-', 'SFZ', '-', '2',"
-        f" '{INSTANT}', 10, 'COMPLETED', 0, 1, '{INSTANT}', ?, ?, 1, NULL)"
+        f" '{INSTANT}', 10, 'COMPLETED', 0, 1, '{INSTANT}', ?, ?, 1)"
     )
     step_sql = (
         "INSERT INTO fct_case_step (source_system, case_id, step_no, step_code, handler_id, handler_name,"
-        " started_at, version, updated_at, payload, payload_sha256, batch_id, exchange_seq)"
-        f" VALUES ('UNIFIED', ?, ?, 'SL', 'H', '-', '{INSTANT}', 1, '{INSTANT}', ?, ?, 1, NULL)"
+        " started_at, version, updated_at, payload, payload_sha256, batch_id)"
+        f" VALUES ('UNIFIED', ?, ?, 'SL', 'H', '-', '{INSTANT}', 1, '{INSTANT}', ?, ?, 1)"
     )
     chunk = 50_000
     for start in range(0, cases, chunk):

@@ -65,7 +65,6 @@ def sync_events(conn: Connection, computed: pd.DataFrame, computed_at: datetime)
     writes = pd.concat([current[is_new | changed_mask], gone], ignore_index=True)
     if not writes.empty:
         writes["computed_at"] = computed_at
-        writes["exchange_seq"] = None
         columns = [c.name for c in table.columns]
         stage = "stg_supervision_event"
         create_stage(conn, table, stage)

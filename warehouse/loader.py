@@ -66,7 +66,6 @@ def upsert_records(conn: Connection, entity: str, frame: pd.DataFrame, batch_id:
         if column.name not in candidates.columns:
             candidates[column.name] = None
     candidates["batch_id"] = batch_id
-    candidates["exchange_seq"] = None
     columns = [c.name for c in table.columns]
 
     postgres = is_postgres(conn)

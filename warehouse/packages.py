@@ -1,17 +1,23 @@
 """Warehouse side of the Changzhou exchange: what is pending, claiming it for a package, ``ops_package``
 and ``ops_receipt_log``.
 
-A record version is pending while its ``exchange_seq`` is NULL (the loader and the supervision
-engine reset it whenever they store a newer version). Building package *n* happens in one
-transaction on one connection: take the packaging lock, *claim* every pending row by setting
-``exchange_seq = n`` (which also row-locks them on PostgreSQL, so a loader that wants to replace one
-waits until the package is committed and then makes it pending again), read the claimed payloads in
-key order, and insert the ``ops_package`` row. A crash before the commit undoes the claim, so the
-rebuild sees exactly the same rows.
+What has been sent is kept in ``ops_exchange_sent``: per record (entity and key joined with "/"),
+the ``payload_sha256`` of the content last packaged and the package that carried it. A row of a
+record table or of ``fct_supervision_event`` is pending while its ``payload_sha256`` is not the
+one sent (or nothing was sent for it yet), so the loader and the supervision engine have nothing
+to mark when they store a newer version, and claiming never rewrites the wide record tables.
 
-On SQLite the claim and the read can run side by side: the builder holds the database's only write
-lock from before the claim until the commit, so a second connection reading the last committed
-state (a WAL snapshot, :func:`snapshot_reader`) sees exactly the rows the claim marks.
+Building package *n* happens in one transaction on one connection: take the packaging lock,
+*claim* every pending row by upserting its key and SHA-256 with ``sequence = n`` into
+``ops_exchange_sent``, read the claimed payloads in key order, and insert the ``ops_package``
+row. A crash before the commit undoes the claim, so the rebuild sees exactly the same rows.
+
+The claim and the read must see one state of the record tables. On PostgreSQL the transaction is
+REPEATABLE READ (one snapshot, taken after the packaging lock): a loader committing a newer version
+meanwhile is neither waited for nor packaged, and its row stays pending because its SHA-256 differs
+from the one claimed. On SQLite the builder holds the database's only write lock from before the
+claim until the commit; a second connection reading the last committed state (a WAL snapshot,
+:func:`snapshot_reader`) sees exactly the rows the claim records, so the two can run side by side.
 """
 
 from __future__ import annotations
@@ -22,7 +28,25 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, Connection, Engine, String, Table, func, insert, select, text, update
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    Engine,
+    Integer,
+    String,
+    Table,
+    cast,
+    exists,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
 from warehouse.tables import (
@@ -32,6 +56,7 @@ from warehouse.tables import (
     fct_case_step,
     fct_complaint,
     fct_supervision_event,
+    ops_exchange_sent,
     ops_package,
     ops_receipt_log,
 )
@@ -55,6 +80,30 @@ class ExchangeSource:
     table: Table
     keys: tuple[str, ...]
     changed_at: str  # the column telling when the row's current version was made
+
+    def record_key(self) -> ColumnElement[str]:
+        """The row's key as ``ops_exchange_sent.record_key``: the key columns joined with "/"."""
+        parts = [self.table.c[key] for key in self.keys]
+        key: ColumnElement[str] = _as_text(parts[0])
+        for part in parts[1:]:
+            key = key.concat(literal_column("'/'")).concat(_as_text(part))
+        return key
+
+    def sent(self, *, sequence: int | None = None) -> ColumnElement[bool]:
+        """True for the rows whose current content is the one sent (by package ``sequence``, if given)."""
+        sent = ops_exchange_sent
+        condition = exists().where(
+            sent.c.entity == literal_column(f"'{self.entity}'"),
+            sent.c.record_key == self.record_key(),
+            sent.c.payload_sha256 == self.table.c.payload_sha256,
+        )
+        if sequence is not None:
+            condition = condition.where(sent.c.sequence == literal_column(str(int(sequence))))
+        return condition
+
+
+def _as_text(column: Column) -> ColumnElement[str]:
+    return column if isinstance(column.type, String) else cast(column, String)
 
 
 EXCHANGE_SOURCES: tuple[ExchangeSource, ...] = (
@@ -92,13 +141,32 @@ def _package_row(row: Any) -> PackageRow:
     return PackageRow(**{name: getattr(row, name) for name in PackageRow.__dataclass_fields__})
 
 
-def lock_for_packaging(conn: Connection) -> None:
-    """Serialise package builders (and take SQLite's write lock before anything is read)."""
+@contextmanager
+def packaging_lock(conn: Connection) -> Iterator[None]:
+    """Serialise package builders; the caller then builds in one transaction and commits or rolls back.
+
+    SQLite: ``BEGIN IMMEDIATE`` takes the write lock before anything is read, so reads and the claim
+    see one state. PostgreSQL: a session advisory lock is taken and committed *before* the
+    REPEATABLE READ transaction starts, so that transaction's snapshot (taken at its first
+    statement) already includes everything an earlier builder committed.
+    """
     if conn.dialect.name == "sqlite":
-        # Reads and the claim must see one state of the database: take the write lock up front.
         conn.exec_driver_sql("BEGIN IMMEDIATE")
-    elif conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_PACKAGING_LOCK})
+        yield
+        return
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _PG_PACKAGING_LOCK})
+    conn.commit()
+    try:
+        conn.execution_options(isolation_level="REPEATABLE READ")  # until the connection goes back to the pool
+        yield
+    finally:
+        if not conn.invalidated:  # a lost connection has lost its session lock too
+            conn.rollback()  # whatever the caller left open
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _PG_PACKAGING_LOCK})
+            conn.commit()
 
 
 def next_sequence(conn: Connection) -> int:
@@ -107,13 +175,11 @@ def next_sequence(conn: Connection) -> int:
 
 
 def pending_counts(conn: Connection) -> dict[str, int]:
-    """Rows per entity whose current version has not been packaged yet."""
+    """Rows per entity whose current content has not been packaged yet."""
     counts = {}
     for source in EXCHANGE_SOURCES:
-        table = source.table
-        counts[source.entity] = int(
-            conn.execute(select(func.count()).select_from(table).where(table.c.exchange_seq.is_(None))).scalar_one()
-        )
+        query = select(func.count()).select_from(source.table).where(~source.sent())
+        counts[source.entity] = int(conn.execute(query).scalar_one())
     return counts
 
 
@@ -121,18 +187,30 @@ def pending_entities(conn: Connection) -> list[str]:
     """The entities with at least one pending row."""
     found = []
     for source in EXCHANGE_SOURCES:
-        table = source.table
-        if conn.execute(select(table.c.exchange_seq).where(table.c.exchange_seq.is_(None)).limit(1)).first():
+        if conn.execute(select(literal(1)).select_from(source.table).where(~source.sent()).limit(1)).first():
             found.append(source.entity)
     return found
 
 
 def claim_pending(conn: Connection, sequence: int) -> dict[str, int]:
-    """Mark every pending row as carried by package ``sequence``; the counts per entity (zeros dropped)."""
+    """Record every pending row's content as carried by package ``sequence``; the counts per entity
+    (zeros dropped). Only ``ops_exchange_sent`` is written."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    sent = ops_exchange_sent
     counts = {}
     for source in EXCHANGE_SOURCES:
-        table = source.table
-        result = conn.execute(update(table).where(table.c.exchange_seq.is_(None)).values(exchange_seq=sequence))
+        rows = select(
+            literal(source.entity, String),
+            source.record_key(),
+            source.table.c.payload_sha256,
+            literal(sequence, Integer),
+        ).where(~source.sent())
+        statement = dialect.insert(sent).from_select(["entity", "record_key", "payload_sha256", "sequence"], rows)
+        statement = statement.on_conflict_do_update(
+            index_elements=[sent.c.entity, sent.c.record_key],
+            set_={"payload_sha256": statement.excluded.payload_sha256, "sequence": statement.excluded.sequence},
+        )
+        result = conn.execute(statement.execution_options(preserve_rowcount=True))  # INSERTs don't keep it otherwise
         if result.rowcount:
             counts[source.entity] = int(result.rowcount)
     return counts
@@ -202,12 +280,15 @@ def iter_rows(
 ) -> Iterator[ClaimedBatch]:
     """The rows of ``entity`` claimed by ``sequence`` (or still pending when None), in key order.
 
+    A row counts as claimed by ``sequence`` while ``ops_exchange_sent`` holds its current content
+    with that sequence (a newer version stored since is pending, not part of the old package).
+
     Streams on the driver's own cursor (a server-side cursor on PostgreSQL): no row objects, no
     type processing per row, and never more than one batch of ``batch_size`` in memory.
     """
     source = SOURCES_BY_ENTITY[entity]
     table = source.table
-    condition = table.c.exchange_seq.is_(None) if sequence is None else table.c.exchange_seq == sequence
+    condition = ~source.sent() if sequence is None else source.sent(sequence=sequence)
     query = (
         select(table.c.payload, table.c[source.changed_at])
         .where(condition)

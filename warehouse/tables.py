@@ -9,9 +9,9 @@ warehouse with the standard in hand. Every standard record keeps, beside its typ
 ``payload``: the canonical JSON of the validated record exactly as it is sent to Changzhou, and
 ``payload_sha256``, which tells a
 ``DUPLICATE`` (same version, same content) from a ``VERSION_CONFLICT`` (same version, other
-content). ``exchange_seq`` is the package that carried the current version; ``NULL`` means the
-current version has not been packaged yet, so "changed since the previous package" is a plain
-``WHERE exchange_seq IS NULL``.
+content). What has been sent to Changzhou is kept apart, in the narrow ``ops_exchange_sent``: a
+record is pending for the next package while its ``payload_sha256`` is not the one sent last, so
+packaging never rewrites the wide record tables.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ Instant = UtcDateTime()
 
 
 def _record_columns() -> list[Column]:
-    """Columns every standard record carries (versioning, lineage, exchange state)."""
+    """Columns every standard record carries (versioning, lineage)."""
     return [
         Column("source_system", String(32), nullable=False),
         Column("version", Integer, nullable=False),
@@ -87,7 +87,6 @@ def _record_columns() -> list[Column]:
         Column("payload", Text, nullable=False),
         Column("payload_sha256", String(64), nullable=False),
         Column("batch_id", Integer, nullable=False),
-        Column("exchange_seq", Integer, nullable=True),
     ]
 
 
@@ -205,7 +204,6 @@ fct_supervision_event = Table(
     Column("payload", Text, nullable=False),
     Column("payload_sha256", String(64), nullable=False),
     Column("computed_at", Instant, nullable=False),
-    Column("exchange_seq", Integer, nullable=True),
     Index(None, "event_date"),
 )
 
@@ -337,6 +335,20 @@ ops_package = Table(
     Column("receipt_received_at", Instant),
     Column("receipt_errors", JSON),
     Column("flagged_at", Instant),
+)
+
+# The content last sent to Changzhou per record (and supervision event): a row is pending while its
+# payload_sha256 differs from the one here, or it has no row here. Kept narrow and apart from the
+# record tables so that claiming millions of rows for a package writes ~100 bytes per row, not the
+# whole wide row; WITHOUT ROWID on SQLite makes it one B-tree in key order.
+ops_exchange_sent = Table(
+    "ops_exchange_sent",
+    metadata,
+    Column("entity", String(32), primary_key=True),
+    Column("record_key", Text, primary_key=True),  # the record's key joined with "/", as in ops_quarantine
+    Column("payload_sha256", String(64), nullable=False),
+    Column("sequence", Integer, nullable=False),  # the package that carried this content
+    sqlite_with_rowid=False,
 )
 
 ops_receipt_log = Table(

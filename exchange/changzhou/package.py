@@ -267,7 +267,7 @@ def _write_zip(
 
 
 class _Claim(threading.Thread):
-    """The claim UPDATE on the builder's connection, beside the read (SQLite releases the GIL in it)."""
+    """The claim on the builder's connection, beside the read (SQLite releases the GIL in it)."""
 
     def __init__(self, conn: Connection, sequence: int) -> None:
         super().__init__(name="package-claim", daemon=True)
@@ -341,9 +341,8 @@ def build_package(engine: Engine, keys: KeyStore, out_dir: Path, *, now: datetim
     """
     signer = keys.signer()
     out_dir.mkdir(parents=True, exist_ok=True)
-    with engine.connect() as conn:
+    with engine.connect() as conn, wp.packaging_lock(conn):
         try:
-            wp.lock_for_packaging(conn)
             sequence = wp.next_sequence(conn)
             name = package_file_name(sequence)
             final = out_dir / name

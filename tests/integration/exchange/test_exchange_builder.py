@@ -98,7 +98,7 @@ def test_first_package_holds_every_record_in_key_order(wh, keys, store, now):
     assert lines["case"][0]["applicant_id_no"] == "320481199001011234"
 
     for entity in rows.TABLES:
-        assert set(wh.exchange_seqs(entity)) == {1}
+        assert set(wh.sent_in(entity)) == {1}
     [row] = _packages(wh.engine)
     assert row.state == "BUILT" and row.file_name == built.path.name
     assert row.manifest_sha256 == hashlib.sha256(body).hexdigest() == built.manifest_sha256
@@ -126,7 +126,7 @@ def test_next_package_holds_exactly_the_changed_rows(wh, keys, store, now):
     assert manifest["previous_manifest_sha256"] == first.manifest_sha256
     assert manifest["created_at"] == "2026-11-06T12:00:00+08:00"
     assert verify_package(second.path, keys.public_key_pem(), first.path) == []
-    assert Counter(wh.exchange_seqs("case")) == {1: 3, 2: 2}
+    assert Counter(wh.sent_in("case")) == {1: 3, 2: 2}
 
 
 @pytest.mark.parametrize("algorithm", ["Ed25519", "SM2-SM3"])
@@ -143,7 +143,7 @@ def test_crash_before_commit_rebuilds_the_same_bytes(wh, session_keys, store, no
         build_package(wh.engine, keys, store, now=now)
     left_behind = (store / "320481-320400-0000000001.zip").read_bytes()
     assert _packages(wh.engine) == []
-    assert set(wh.exchange_seqs("case")) == {None}  # the claim was rolled back
+    assert set(wh.sent_in("case")) == {None}  # the claim was rolled back
 
     monkeypatch.setattr(wp, "insert_package", real_insert)
     rebuilt = build_package(wh.engine, keys, store, now=now + timedelta(minutes=5))
@@ -168,7 +168,7 @@ def test_crash_while_writing_leaves_no_file_under_the_final_name(wh, keys, store
         build_package(wh.engine, keys, store, now=now)
     assert list(store.iterdir()) == []
     assert _packages(wh.engine) == []
-    assert set(wh.exchange_seqs("case_step")) == {None}
+    assert set(wh.sent_in("case_step")) == {None}
 
 
 def test_every_record_version_goes_out_in_exactly_one_package(wh, keys, store, now):
@@ -218,58 +218,87 @@ def test_every_record_version_goes_out_in_exactly_one_package(wh, keys, store, n
 
 
 def test_a_row_changed_during_packaging_is_sent_again(wh, keys, store, now, monkeypatch):
-    """The loader replaces a row while the package is being built: the new version stays pending."""
+    """A loader commits a newer version while the package is being built: the package carries the
+    version that was current when it started, and the newer one is pending for the next package."""
     wh.add_basic()
     engine = wh.engine
     real = wp.last_package
-    started = threading.Event()
     state: dict = {}
 
     def loader() -> None:
-        with engine.begin() as conn:
-            if engine.dialect.name == "postgresql":
-                state["pid"] = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
-            started.set()
-            conn.execute(
-                wp.SOURCES_BY_ENTITY["case"]
-                .table.update()
-                .where(wp.SOURCES_BY_ENTITY["case"].table.c.case_id == "LY0000000000001")
-                .values({k: v for k, v in rows.case(1, version=2).items() if k not in ("source_system", "case_id")})
-            )
+        wh.replace("case", rows.case(1, version=2))
 
-    def claimed_then_loader_runs(conn):
+    def loader_runs_during_the_build(conn):
         thread = threading.Thread(target=loader)
         thread.start()
         state["thread"] = thread
-        started.wait(10)
-        _wait_until_blocked(engine, state)
+        _let_the_loader_run(engine, thread)
         return real(conn)
 
-    monkeypatch.setattr(wp, "last_package", claimed_then_loader_runs)
+    monkeypatch.setattr(wp, "last_package", loader_runs_during_the_build)
     first = build_package(engine, keys, store, now=now)
     state["thread"].join(60)
     monkeypatch.setattr(wp, "last_package", real)
 
+    assert first.record_counts["case"] == 5
     assert [r["version"] for r in rows.package_lines(first.path)["case"] if r["case_id"] == "LY0000000000001"] == [1]
+    with engine.connect() as conn:
+        assert {e: n for e, n in wp.pending_counts(conn).items() if n} == {"case": 1}
     second = build_package(engine, keys, store, now=now)
     assert second.record_counts == {"case": 1}
     assert rows.package_lines(second.path)["case"][0]["version"] == 2
 
 
-def _wait_until_blocked(engine, state) -> None:
-    """Until the loader's UPDATE waits for the builder's lock (PostgreSQL tells; SQLite cannot)."""
+def _let_the_loader_run(engine, thread) -> None:
+    """PostgreSQL: nothing makes the loader wait for the builder, so its commit lands in the middle of
+    the build. SQLite: the builder holds the only write lock, so the loader waits for it (give it a
+    moment to start waiting)."""
+    if engine.dialect.name == "postgresql":
+        thread.join(60)
+        assert not thread.is_alive(), "the loader was blocked by the package build"
+    else:
+        time.sleep(0.3)
+
+
+def test_a_builder_that_waited_for_another_sees_its_package(wh, keys, store, now, monkeypatch):
+    """Two builders at once: the second waits for the first and then finds nothing left to send."""
+    wh.add_basic()
+    engine = wh.engine
+    real = wp.last_package
+    state: dict = {}
+
+    def second_builder() -> None:
+        state["second"] = build_package(engine, keys, store, now=now)
+
+    def second_starts_during_the_build(conn):
+        if "thread" not in state:
+            state["thread"] = threading.Thread(target=second_builder)
+            state["thread"].start()
+            _wait_for_the_packaging_lock(engine)
+        return real(conn)
+
+    monkeypatch.setattr(wp, "last_package", second_starts_during_the_build)
+    first = build_package(engine, keys, store, now=now)
+    state["thread"].join(60)
+
+    assert first.sequence == 1
+    assert state["second"] is None
+    assert [p.sequence for p in _packages(engine)] == [1]
+
+
+def _wait_for_the_packaging_lock(engine) -> None:
+    """Until a builder waits for the packaging lock (PostgreSQL tells; SQLite cannot)."""
     if engine.dialect.name != "postgresql":
         time.sleep(0.3)
         return
     with engine.connect() as conn:
         for _ in range(200):
-            waiting = conn.execute(
-                text("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :pid"), {"pid": state["pid"]}
-            ).scalar()
-            if waiting == "Lock":
+            query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory'"
+            if conn.execute(text(query)).scalar_one():
                 return
+            conn.rollback()  # pg_stat_activity stays the same within one transaction
             time.sleep(0.05)
-    raise AssertionError("the loader never waited for the packaging lock")
+    raise AssertionError("the second builder never waited for the packaging lock")
 
 
 def test_created_at_never_goes_back(wh, keys, store, now):
@@ -310,7 +339,7 @@ def test_claim_and_read_must_agree(wh, keys, store, now, monkeypatch):
         build_package(wh.engine, keys, store, now=now)
     assert list(store.iterdir()) == []
     assert _packages(wh.engine) == []
-    assert set(wh.exchange_seqs("case")) == {None}
+    assert set(wh.sent_in("case")) == {None}
 
 
 def test_in_memory_sqlite_builds_the_plain_way(keys, store, now):

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 
+from warehouse.packages import SOURCES_BY_ENTITY
 from warehouse.tables import (
     dim_department,
     dim_power_item,
@@ -20,6 +21,7 @@ from warehouse.tables import (
     fct_case_step,
     fct_complaint,
     fct_supervision_event,
+    ops_exchange_sent,
 )
 
 T0 = datetime(2026, 11, 6, 2, 0, tzinfo=UTC)  # 10:00 in Liyang
@@ -41,7 +43,7 @@ def canonical(record: dict[str, Any]) -> str:
 
 def _with_payload(row: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
     text = canonical(record)
-    row.update(payload=text, payload_sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(), exchange_seq=None)
+    row.update(payload=text, payload_sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())
     return row
 
 
@@ -210,7 +212,7 @@ class Warehouse:
         self.add("supervision_event", [supervision_event(0)])
 
     def replace(self, entity: str, row: dict[str, Any]) -> None:
-        """Store a newer version of an existing record: new payload, ``exchange_seq`` back to NULL."""
+        """Store a newer version of an existing record (new payload and SHA-256, nothing else to mark)."""
         table = TABLES[entity]
         keys = [c for c in table.primary_key.columns]
         condition = [c == row[c.name] for c in keys]
@@ -219,10 +221,20 @@ class Warehouse:
             result = conn.execute(update(table).where(*condition).values(**values))
             assert result.rowcount == 1
 
-    def exchange_seqs(self, entity: str) -> list[int | None]:
-        table = TABLES[entity]
+    def sent_in(self, entity: str) -> list[int | None]:
+        """Per row, the package that carried its current content (None: not sent yet)."""
+        source = SOURCES_BY_ENTITY[entity]
+        sent = ops_exchange_sent
+        query = select(sent.c.sequence).select_from(
+            source.table.outerjoin(
+                sent,
+                (sent.c.entity == entity)
+                & (sent.c.record_key == source.record_key())
+                & (sent.c.payload_sha256 == source.table.c.payload_sha256),
+            )
+        )
         with self.engine.connect() as conn:
-            return [r[0] for r in conn.execute(select(table.c.exchange_seq))]
+            return [r[0] for r in conn.execute(query)]
 
 
 def package_lines(path: Path) -> dict[str, list[dict[str, Any]]]:

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, select
 
+from warehouse import packages
 from warehouse.loader import upsert_records
 from warehouse.tables import dim_department, dim_power_item_history
 
@@ -71,17 +72,25 @@ def test_highest_version_wins_and_every_record_is_counted(warehouse_engine: Engi
     assert stored(warehouse_engine)["113204814660000004"] == (1, "甲")
 
 
-def test_a_newer_version_is_marked_for_the_next_package(warehouse_engine: Engine) -> None:
+def _pending_departments(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return packages.pending_counts(conn)["department"]
+
+
+def test_a_newer_version_is_pending_for_the_next_package(warehouse_engine: Engine) -> None:
     load(warehouse_engine, 1, department(1, 1))
+    assert _pending_departments(warehouse_engine) == 1
     with warehouse_engine.begin() as conn:
-        conn.execute(dim_department.update().values(exchange_seq=1))
+        assert packages.claim_pending(conn, 1) == {"department": 1}
+    assert _pending_departments(warehouse_engine) == 0
     load(warehouse_engine, 2, department(1, 1))  # a duplicate changes nothing
-    with warehouse_engine.connect() as conn:
-        assert conn.execute(select(dim_department.c.exchange_seq)).scalar_one() == 1
+    assert _pending_departments(warehouse_engine) == 0
     load(warehouse_engine, 3, department(1, 2, "改名"))
+    assert _pending_departments(warehouse_engine) == 1
     with warehouse_engine.connect() as conn:
-        row = conn.execute(select(dim_department.c.exchange_seq, dim_department.c.batch_id)).one()
-    assert row == (None, 3)
+        assert conn.execute(select(dim_department.c.batch_id)).scalar_one() == 3
+        [pending] = packages.iter_rows(conn, "department", sequence=None)
+    assert [json.loads(p)["name"] for p in pending.payloads] == ["改名"]
 
 
 def test_a_failed_batch_leaves_the_warehouse_as_it_was(warehouse_engine: Engine) -> None:

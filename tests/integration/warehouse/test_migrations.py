@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select, text
 
+from warehouse import packages as wp
 from warehouse.db import make_engine
-from warehouse.migrations import upgrade_to_head
-from warehouse.tables import metadata
+from warehouse.migrations import alembic_config, is_up_to_date, upgrade_to_head
+from warehouse.tables import metadata, ops_exchange_sent
 
 PG_URL = __import__("os").environ.get("SANHEYI_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -31,4 +34,73 @@ def test_postgres_migrations_match_the_tables(pg_schema: str) -> None:
     engine = make_engine(PG_URL, schema=pg_schema)
     upgrade_to_head(engine)
     assert _differences(engine) == []
+    engine.dispose()
+
+
+def _warehouse_at_0001(engine) -> None:
+    """A warehouse as release 0001 left it: one department and two steps sent (packages 1 and 2),
+    one department and one step pending."""
+    command.upgrade(alembic_config(engine), "0001")
+    at = "2026-11-06 02:00:00"
+    with engine.begin() as conn:
+        for code, sha, seq in [("113204810000000001", "a" * 64, 1), ("113204810000000002", "b" * 64, None)]:
+            conn.execute(
+                text(
+                    "INSERT INTO dim_department (dept_code, name, source_system, version, updated_at, payload,"
+                    " payload_sha256, batch_id, exchange_seq) VALUES (:code, '部门', 'UNIFIED', 1, :at, '{}', :sha, 1,"
+                    " :seq)"
+                ),
+                {"code": code, "at": at, "sha": sha, "seq": seq},
+            )
+        for step_no, sha, seq in [(1, "c" * 64, 2), (2, "d" * 64, None), (10, "e" * 64, 2)]:
+            conn.execute(
+                text(
+                    "INSERT INTO fct_case_step (source_system, case_id, step_no, step_code, handler_id, handler_name,"
+                    " started_at, version, updated_at, payload, payload_sha256, batch_id, exchange_seq)"
+                    " VALUES ('UNIFIED', 'LY3204810000001', :no, 'SL', 'H1', '经办人', :at, 1, :at, '{}', :sha, 1,"
+                    " :seq)"
+                ),
+                {"no": step_no, "at": at, "sha": sha, "seq": seq},
+            )
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_upgrading_a_0001_warehouse_keeps_what_was_sent(dialect, tmp_path, request) -> None:
+    if dialect == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'w.sqlite'}")
+    else:
+        engine = make_engine(PG_URL, schema=request.getfixturevalue("pg_schema"))
+    _warehouse_at_0001(engine)
+    upgrade_to_head(engine)  # what `sanheyi init` runs
+    assert is_up_to_date(engine)
+    assert _differences(engine) == []
+    with engine.connect() as conn:
+        pending = {entity: n for entity, n in wp.pending_counts(conn).items() if n}
+        assert pending == {"department": 1, "case_step": 1}
+        steps = [len(batch.payloads) for batch in wp.iter_rows(conn, "case_step", sequence=2)]
+        assert steps == [2]
+        sent = conn.execute(select(ops_exchange_sent.c.record_key).order_by(ops_exchange_sent.c.record_key))
+        assert sent.scalars().all() == [
+            "113204810000000001",
+            "UNIFIED/LY3204810000001/1",
+            "UNIFIED/LY3204810000001/10",
+        ]
+    engine.dispose()
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_downgrading_to_0001_puts_the_sequences_back(dialect, tmp_path, request) -> None:
+    if dialect == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'w.sqlite'}")
+    else:
+        engine = make_engine(PG_URL, schema=request.getfixturevalue("pg_schema"))
+    _warehouse_at_0001(engine)
+    upgrade_to_head(engine)
+    command.downgrade(alembic_config(engine), "0001")
+    with engine.connect() as conn:
+        steps = conn.execute(text("SELECT step_no, exchange_seq FROM fct_case_step ORDER BY step_no")).all()
+        departments = conn.execute(text("SELECT exchange_seq FROM dim_department ORDER BY dept_code")).scalars()
+        assert [tuple(row) for row in steps] == [(1, 2), (2, None), (10, 2)]
+        assert departments.all() == [1, None]
+        assert "ops_exchange_sent" not in inspect(conn).get_table_names()
     engine.dispose()
