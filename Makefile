@@ -11,7 +11,7 @@ setup: $(VENV)/.synced
 
 $(VENV)/.synced: pyproject.toml uv.lock scripts/install-system-deps.sh
 	scripts/install-system-deps.sh
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode
 	touch $@
 
 demo: setup

@@ -27,6 +27,7 @@ from sanheyi.logs import log_context
 from sanheyi.references import ReferenceCache
 from sanheyi.settings import Settings
 from validators import QuarantineItem, ValidationOutcome, validate_batch
+from validators.expectations import QualityResult
 from warehouse.batches import BatchCounts, close_batch, file_already_loaded, open_batch, record_file_loaded
 from warehouse.cursors import load_cursor, save_cursor
 from warehouse.loader import upsert_records
@@ -207,53 +208,40 @@ def store_batch(
             reason="; ".join(r["message_en"] for r in hold.reason),
         )
     outcome = validate_batch(batch, references.for_system(scope))
-    verdict = quality.check(engine, batch, outcome, now=now, release=hold) if checked else None
-    if verdict is not None and verdict.blocks:
-        held_id = quality.hold_batch(engine, batch, verdict, file_sha, cycle_id=cycle_id, now=now)
-        reason = "; ".join(f.message_en for f in verdict.blocking_failures())
-        log.warning(
-            "batch %s %s/%s %s held, nothing loaded: %s",
-            held_id,
-            system,
-            batch.entity,
-            batch.origin,
-            reason,
-            extra={"batch_id": held_id},
-        )
-        return BatchReport(
-            held_id,
-            system,
-            batch.entity,
-            batch.origin,
-            BatchCounts(batch.received, 0, 0, 0, 0, batch.received),
-            status="HELD_GE",
-            reason=reason,
-        )
-    with engine.begin() as conn:
-        batch_id = open_batch(
-            conn,
-            cycle_id=cycle_id,
-            source_system=system,
-            entity=batch.entity,
-            origin=batch.origin,
-            started_at=now,
-            origin_sha256=file_sha,
-        )
-        counts, loaded_rows = _store_outcome(conn, batch, outcome, batch_id, now)
-        max_updated = loaded_rows["updated_at"].max() if not loaded_rows.empty else None
-        close_batch(
-            conn,
-            batch_id,
-            counts,
-            finished_at=now,
-            max_updated_at=None if pd.isna(max_updated) else max_updated.to_pydatetime(),
-        )
-        if batch.next_cursor is not None:
-            save_cursor(conn, system, batch.next_cursor, now)
-        if file_path is not None and file_sha is not None and batch.is_last_of_file:
-            record_file_loaded(conn, system, file_path.name, file_sha, batch_id, now)
-        if verdict is not None:
-            quality.record(conn, batch, batch_id, verdict, hold, now=now)
+    # The data quality suite runs in its worker process while the batch loads; the transaction
+    # commits only once the verdict lets it (a blocking check rolls the whole batch back).
+    pending = quality.start_check(engine, batch, outcome, now=now, release=hold) if checked else None
+    try:
+        with engine.begin() as conn:
+            batch_id = open_batch(
+                conn,
+                cycle_id=cycle_id,
+                source_system=system,
+                entity=batch.entity,
+                origin=batch.origin,
+                started_at=now,
+                origin_sha256=file_sha,
+            )
+            counts, loaded_rows = _store_outcome(conn, batch, outcome, batch_id, now)
+            verdict = pending.result() if pending is not None else None
+            if verdict is not None and verdict.blocks:
+                raise _BlockedByQuality(verdict)
+            max_updated = loaded_rows["updated_at"].max() if not loaded_rows.empty else None
+            close_batch(
+                conn,
+                batch_id,
+                counts,
+                finished_at=now,
+                max_updated_at=None if pd.isna(max_updated) else max_updated.to_pydatetime(),
+            )
+            if batch.next_cursor is not None:
+                save_cursor(conn, system, batch.next_cursor, now)
+            if file_path is not None and file_sha is not None and batch.is_last_of_file:
+                record_file_loaded(conn, system, file_path.name, file_sha, batch_id, now)
+            if verdict is not None:
+                quality.record(conn, batch, batch_id, verdict, hold, now=now)
+    except _BlockedByQuality as blocked:
+        return _hold_for_quality(engine, batch, blocked.verdict, file_sha, cycle_id=cycle_id, now=now)
     references.add_loaded(batch.entity, loaded_rows)
     if file_path is not None and batch.is_last_of_file:
         archive_file(file_path, settings.archive, system)
@@ -272,6 +260,45 @@ def store_batch(
         extra={"batch_id": batch_id},
     )
     return BatchReport(batch_id, system, batch.entity, batch.origin, counts)
+
+
+class _BlockedByQuality(Exception):
+    """Raised inside a batch's transaction to roll it back: a blocking data quality check failed."""
+
+    def __init__(self, verdict: QualityResult) -> None:
+        super().__init__(verdict.reason())
+        self.verdict = verdict
+
+
+def _hold_for_quality(
+    engine: Engine,
+    batch: RecordBatch,
+    verdict: QualityResult,
+    file_sha: str | None,
+    *,
+    cycle_id: str,
+    now: datetime,
+) -> BatchReport:
+    held_id = quality.hold_batch(engine, batch, verdict, file_sha, cycle_id=cycle_id, now=now)
+    reason = "; ".join(f.message_en for f in verdict.blocking_failures())
+    log.warning(
+        "batch %s %s/%s %s held, nothing loaded: %s",
+        held_id,
+        batch.source_system,
+        batch.entity,
+        batch.origin,
+        reason,
+        extra={"batch_id": held_id},
+    )
+    return BatchReport(
+        held_id,
+        batch.source_system,
+        batch.entity,
+        batch.origin,
+        BatchCounts(batch.received, 0, 0, 0, 0, batch.received),
+        status="HELD_GE",
+        reason=reason,
+    )
 
 
 def _store_outcome(

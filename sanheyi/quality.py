@@ -1,9 +1,10 @@
 """Batch-level data quality in the pipeline: history from the warehouse, the suite run, holds and releases.
 
-``store_batch`` (sanheyi/ingest.py) calls :func:`open_hold`, :func:`check`, then either
-:func:`hold_batch` (a blocking check failed: nothing of the batch is loaded) or :func:`record` inside
-the batch's own transaction. Only batches read from a source are checked; re-loads of held steps and
-quarantine replays were checked when they first arrived.
+``store_batch`` (sanheyi/ingest.py) calls :func:`open_hold`, :func:`start_check` (the suite runs in
+a worker process while the batch loads in its own, still open, transaction), then either rolls the
+batch back and calls :func:`hold_batch` (a blocking check failed: nothing of the batch is loaded) or
+calls :func:`record` inside the batch's transaction and commits. Only batches read from a source are
+checked; re-loads of held steps and quarantine replays were checked when they first arrived.
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ from sqlalchemy import Connection, Engine
 from connectors.base import RecordBatch
 from sanheyi.settings import Settings
 from validators import ValidationOutcome
-from validators.expectations import BLOCK, BatchHistory, QualityResult, Thresholds, check_batch
+from validators.expectations import BLOCK, BatchHistory, QualityResult, Thresholds
+from validators.expectations.run import prepare_check
+from validators.expectations.worker import PendingCheck
+from validators.expectations.worker import start_check as start_suite
 from warehouse.batches import BatchCounts, close_batch, open_batch
 from warehouse.quality_store import (
     BATCH_HELD,
@@ -88,12 +92,36 @@ def history(conn: Connection, source_system: str, entity: str, limits: Threshold
     )
 
 
-def check(
+class PendingVerdict:
+    """The data quality check of one batch, running (in the suite worker) while the batch loads."""
+
+    def __init__(self, batch: RecordBatch, pending: PendingCheck) -> None:
+        self._batch, self._pending = batch, pending
+
+    def result(self) -> QualityResult:
+        """Wait for the suite; log and return the verdict."""
+        result = self._pending.result()
+        batch = self._batch
+        log.info(
+            "data quality %s %s/%s %s: %s in %.2f s%s",
+            result.verdict,
+            batch.source_system,
+            batch.entity,
+            batch.origin,
+            f"{len(result.failures)} failed check(s)",
+            result.seconds,
+            f" ({result.reason()})" if result.failures else "",
+        )
+        return result
+
+
+def start_check(
     engine: Engine, batch: RecordBatch, outcome: ValidationOutcome, *, now: datetime, release: HoldRow | None
-) -> QualityResult:
+) -> PendingVerdict:
+    """Start the suite on one validated batch, against the history committed so far."""
     with engine.connect() as conn:
         past = history(conn, batch.source_system, batch.entity)
-    result = check_batch(
+    prepared = prepare_check(
         outcome,
         history=past,
         now=now,
@@ -102,17 +130,7 @@ def check(
         released=release is not None,
         thresholds=THRESHOLDS,
     )
-    log.info(
-        "data quality %s %s/%s %s: %s in %.2f s%s",
-        result.verdict,
-        batch.source_system,
-        batch.entity,
-        batch.origin,
-        f"{len(result.failures)} failed check(s)",
-        result.seconds,
-        f" ({result.reason()})" if result.failures else "",
-    )
-    return result
+    return PendingVerdict(batch, start_suite(prepared))
 
 
 def _summary(result: QualityResult, release: HoldRow | None) -> dict[str, Any]:

@@ -24,6 +24,10 @@ def make_engine(url: str, *, schema: str | None = None) -> Engine:
             # and temporary stages never touch the disk.
             cursor.execute("PRAGMA cache_size=-65536")
             cursor.execute("PRAGMA temp_store=MEMORY")
+            # Checkpoint the WAL into the database every 256 MiB rather than every 4 MiB: a batch
+            # writes tens of MiB, and copying and syncing them at every commit took as long as a
+            # third of the inserts. A crash still loses nothing committed (the WAL is replayed).
+            cursor.execute("PRAGMA wal_autocheckpoint=65536")
             cursor.close()
 
         return engine

@@ -11,6 +11,7 @@ is loaded completely or not at all.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pandas as pd
@@ -118,28 +119,34 @@ _LOOKUP_COLUMN = {
     "case_step": "case_id",
     "complaint": "complaint_id",
 }
-_LOOKUP_CHUNK = 900  # below SQLite's bound-parameter limit
 
 
 def _stored_versions(conn: Connection, table: Table, keys: list[str], candidates: pd.DataFrame) -> pd.DataFrame:
-    """Version and content hash of the stored records that share a key with the batch."""
+    """SQLite: version and content hash of the stored records that share a key with the batch.
+
+    The batch's keys go in as one JSON array (``json_each``), so one statement probes the primary
+    key for all of them, however many there are: no statement is rendered per few hundred keys.
+    """
     columns = [*keys, "version_stored", "payload_sha256_stored"]
     if conn.execute(select(table.c[keys[0]]).limit(1)).first() is None:
         return pd.DataFrame(columns=columns)  # an empty table: the first load needs no lookup
     entity = next(e for e, t in ENTITY_TABLES.items() if t is table)
-    lookup = table.c[_LOOKUP_COLUMN[entity]]
+    lookup = _LOOKUP_COLUMN[entity]
+    selected = ", ".join([*keys, "version", "payload_sha256"])
+    sql = f"SELECT {selected} FROM {table.name} WHERE {lookup} IN (SELECT value FROM json_each(?))"
     # Lead with source_system where the key has it, so the lookup walks the primary key's index.
     groups = candidates.groupby("source_system") if "source_system" in keys else [(None, candidates)]
-    rows = []
-    for system, group in groups:
-        values = group[lookup.name].drop_duplicates().tolist()
-        for start in range(0, len(values), _LOOKUP_CHUNK):
-            query = select(*[table.c[k] for k in keys], table.c.version, table.c.payload_sha256).where(
-                lookup.in_(values[start : start + _LOOKUP_CHUNK])
-            )
-            if system is not None:
-                query = query.where(table.c.source_system == system)
-            rows += conn.execute(query).all()
+    cursor = conn.connection.driver_connection.cursor()
+    rows: list[tuple] = []
+    try:
+        for system, group in groups:
+            values = json.dumps(group[lookup].drop_duplicates().tolist(), ensure_ascii=False)
+            if system is None:
+                rows += cursor.execute(sql, (values,)).fetchall()
+            else:
+                rows += cursor.execute(f"{sql} AND source_system = ?", (values, system)).fetchall()
+    finally:
+        cursor.close()
     stored = pd.DataFrame(rows, columns=columns)
     if len(keys) > 2 and not stored.empty:  # steps: keep exact key matches only
         stored = stored.merge(candidates[keys].drop_duplicates(), on=keys, how="inner")

@@ -14,6 +14,7 @@ import threading
 import time
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -262,7 +263,32 @@ def _null_fractions(frame: pd.DataFrame, entity: str) -> dict[str, float]:
     return {c: round(float(kept[c].isna().mean()), 4) for c in NULL_WATCH_COLUMNS[entity]}
 
 
-def check_batch(
+@dataclass(frozen=True)
+class PreparedCheck:
+    """One batch's suite run, ready to go: the frame and parameters the suite needs (picklable, so
+    the run can happen in another process) and what is needed afterwards to describe its outcome."""
+
+    entity: str
+    frame: pd.DataFrame
+    params: dict[str, Any]
+    skipped: dict[str, str]
+    expected: dict[str, str]
+    history: BatchHistory
+    now: datetime
+    whole_origin: bool
+    released: bool
+
+
+@dataclass(frozen=True)
+class SuiteOutcome:
+    """What the suite said, expectation by expectation: (check name, success, raised an exception)."""
+
+    results: tuple[tuple[str | None, bool, bool], ...]
+    seconds: float
+    version: str
+
+
+def prepare_check(
     outcome: ValidationOutcome,
     *,
     history: BatchHistory,
@@ -271,19 +297,20 @@ def check_batch(
     whole_origin: bool = False,
     released: bool = False,
     thresholds: Thresholds | None = None,
-) -> QualityResult:
-    """Run ``outcome.entity``'s suite on one validated batch.
-
-    ``whole_origin``: the batch is a whole file (volume is compared only between whole files).
-    ``released``: a data engineer released the batch after a block; blocking checks that fail are
-    recorded as overridden and do not hold it again.
-    """
+) -> PreparedCheck:
+    """The suite's frame and parameters for one validated batch (see :func:`check_batch`)."""
     limits = thresholds or Thresholds()
     entity = outcome.entity
-    specs = SUITES[entity]
-    started = time.perf_counter()
     frame = quality_frame(outcome, unparsed)
-    params, skipped, expected = _parameters(specs, frame, history, now=now, whole_origin=whole_origin, limits=limits)
+    params, skipped, expected = _parameters(
+        SUITES[entity], frame, history, now=now, whole_origin=whole_origin, limits=limits
+    )
+    return PreparedCheck(entity, frame, params, skipped, expected, history, now, whole_origin, released)
+
+
+def run_suite(entity: str, frame: pd.DataFrame, params: dict[str, Any]) -> SuiteOutcome:
+    """Run ``entity``'s suite on ``frame`` in this process's Great Expectations context."""
+    started = time.perf_counter()
     with _lock, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         _, definitions = _context()
@@ -292,19 +319,42 @@ def check_batch(
             expectation_parameters=params,
             result_format="BOOLEAN_ONLY",
         )
+    results = tuple(
+        (
+            (item.expectation_config.meta or {}).get("check"),
+            bool(item.success),
+            bool(item.exception_info and item.exception_info.get("raised_exception")),
+        )
+        for item in result.results
+    )
+    return SuiteOutcome(results, time.perf_counter() - started, _state.get("version", "?"))
+
+
+def warm_up() -> str:
+    """Import Great Expectations and make the context now (a worker does this before its first batch)."""
+    _context()
+    _state["runs"] -= 1  # not a run
+    return _state["version"]
+
+
+def finish_check(prepared: PreparedCheck, suite: SuiteOutcome) -> QualityResult:
+    """Turn the suite's outcome into the verdict and the summary of failed checks."""
+    entity, frame, history, now = prepared.entity, prepared.frame, prepared.history, prepared.now
+    specs = SUITES[entity]
+    skipped = dict(prepared.skipped)
     by_name = {spec.name: spec for spec in specs}
     failures: list[CheckFailure] = []
-    for item in result.results:
-        name = (item.expectation_config.meta or {}).get("check")
-        spec = by_name.get(name)
-        if spec is None or spec.name in skipped or item.success:
+    for name, success, raised in suite.results:
+        spec = by_name.get(name or "")
+        if spec is None or spec.name in skipped or success:
             continue
-        if item.exception_info and item.exception_info.get("raised_exception"):
+        if raised:
             skipped[spec.name] = "the check could not be computed on this batch"
             continue
-        failures.append(_failure(entity, spec, frame, history, expected.get(spec.name, ""), now))
+        failures.append(_failure(entity, spec, frame, history, prepared.expected.get(spec.name, ""), now))
     order = {spec.name: i for i, spec in enumerate(specs)}
     failures.sort(key=lambda f: order[f.check])
+    released = prepared.released
     overridden = tuple(f.check for f in failures if f.severity == SEVERITY_BLOCK) if released else ()
     if any(f.severity == SEVERITY_BLOCK for f in failures) and not released:
         verdict = BLOCK
@@ -315,7 +365,7 @@ def check_batch(
     observed: Mapping[str, Any] = {
         "rows": len(frame),
         "valid_rows": int(kept.sum()),
-        "whole_origin": whole_origin,
+        "whole_origin": prepared.whole_origin,
         "null_fraction": _null_fractions(frame, entity),
     }
     return QualityResult(
@@ -326,7 +376,35 @@ def check_batch(
         observed=observed,
         seen_values=seen,
         rows=len(frame),
-        seconds=time.perf_counter() - started,
-        engine=f"great_expectations {_state.get('version', '?')}",
+        seconds=suite.seconds,
+        engine=f"great_expectations {suite.version}",
         overridden=overridden,
     )
+
+
+def check_batch(
+    outcome: ValidationOutcome,
+    *,
+    history: BatchHistory,
+    now: datetime,
+    unparsed: int = 0,
+    whole_origin: bool = False,
+    released: bool = False,
+    thresholds: Thresholds | None = None,
+) -> QualityResult:
+    """Run ``outcome.entity``'s suite on one validated batch, in this process.
+
+    ``whole_origin``: the batch is a whole file (volume is compared only between whole files).
+    ``released``: a data engineer released the batch after a block; blocking checks that fail are
+    recorded as overridden and do not hold it again.
+    """
+    prepared = prepare_check(
+        outcome,
+        history=history,
+        now=now,
+        unparsed=unparsed,
+        whole_origin=whole_origin,
+        released=released,
+        thresholds=thresholds,
+    )
+    return finish_check(prepared, run_suite(prepared.entity, prepared.frame, prepared.params))
