@@ -44,6 +44,7 @@ from sqlalchemy import (
     literal_column,
     select,
     text,
+    true,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -192,27 +193,49 @@ def pending_entities(conn: Connection) -> list[str]:
     return found
 
 
-def claim_pending(conn: Connection, sequence: int) -> dict[str, int]:
+def _anything_sent(conn: Connection, source: ExchangeSource) -> bool:
+    sent = ops_exchange_sent
+    return conn.execute(select(literal(1)).where(sent.c.entity == source.entity).limit(1)).first() is not None
+
+
+def claim_pending(conn: Connection, sequence: int, entities: Iterable[str] | None = None) -> dict[str, int]:
     """Record every pending row's content as carried by package ``sequence``; the counts per entity
-    (zeros dropped). Only ``ops_exchange_sent`` is written."""
+    (zeros dropped). Only ``ops_exchange_sent`` is written. ``entities`` limits the claim to those
+    (the ones :func:`pending_entities` found, so the others are not scanned a second time).
+
+    An entity with nothing sent yet (the first package) is claimed whole with a plain
+    ``INSERT … SELECT``: no row needs looking up. Otherwise one ``INSERT … SELECT`` of the pending
+    rows upserts on (entity, record_key), so a newer version replaces the entry of the one sent
+    before. SQLite runs that upsert by first copying the pending rows into a temporary table (its
+    ``SELECT`` reads the table it inserts into): about 100 bytes a pending row, which the plain
+    insert of a first package avoids.
+    """
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     sent = ops_exchange_sent
+    wanted = set(SOURCES_BY_ENTITY if entities is None else entities)
     counts = {}
     for source in EXCHANGE_SOURCES:
+        if source.entity not in wanted:
+            continue
         rows = select(
             literal(source.entity, String),
             source.record_key(),
             source.table.c.payload_sha256,
             literal(sequence, Integer),
-        ).where(~source.sent())
-        statement = dialect.insert(sent).from_select(["entity", "record_key", "payload_sha256", "sequence"], rows)
-        statement = statement.on_conflict_do_update(
-            index_elements=[sent.c.entity, sent.c.record_key],
-            set_={"payload_sha256": statement.excluded.payload_sha256, "sequence": statement.excluded.sequence},
         )
-        result = conn.execute(statement.execution_options(preserve_rowcount=True))  # INSERTs don't keep it otherwise
-        if result.rowcount:
-            counts[source.entity] = int(result.rowcount)
+        columns = ["entity", "record_key", "payload_sha256", "sequence"]
+        if not _anything_sent(conn, source):
+            statement = insert(sent).from_select(columns, rows)
+        else:
+            upsert = dialect.insert(sent).from_select(columns, rows.where(~source.sent()))
+            statement = upsert.on_conflict_do_update(
+                index_elements=[sent.c.entity, sent.c.record_key],
+                set_={"payload_sha256": upsert.excluded.payload_sha256, "sequence": upsert.excluded.sequence},
+            )
+        # INSERTs keep no rowcount unless asked to
+        claimed = int(conn.execute(statement.execution_options(preserve_rowcount=True)).rowcount)
+        if claimed:
+            counts[source.entity] = claimed
     return counts
 
 
@@ -288,7 +311,12 @@ def iter_rows(
     """
     source = SOURCES_BY_ENTITY[entity]
     table = source.table
-    condition = ~source.sent() if sequence is None else source.sent(sequence=sequence)
+    if sequence is not None:
+        condition = source.sent(sequence=sequence)
+    elif _anything_sent(conn, source):
+        condition = ~source.sent()
+    else:  # nothing sent yet (the first package): every row is pending, no need to look each one up
+        condition = true()
     query = (
         select(table.c.payload, table.c[source.changed_at])
         .where(condition)

@@ -329,8 +329,8 @@ def test_claim_and_read_must_agree(wh, keys, store, now, monkeypatch):
     wh.add_basic()
     real = wp.claim_pending
 
-    def miscounting(conn, sequence):
-        counts = real(conn, sequence)
+    def miscounting(conn, sequence, entities=None):
+        counts = real(conn, sequence, entities)
         counts["case"] += 1
         return counts
 
