@@ -188,15 +188,18 @@ def main() -> int:
                 results.append((fmt, dialect, figures, rate, cold))
                 print(
                     f"{fmt:5} {dialect:10} {figures['seconds']:7.1f} s  {rate:9,.0f} cases/s  "
-                    f"x{rate / baseline:5.1f} baseline  (cold, with the {figures['startup']:.1f} s import of "
-                    f"Great Expectations: {cold:,.0f} cases/s, x{cold / baseline:.1f})  "
+                    f"x{rate / baseline:5.1f} baseline  (cold, with the {figures['startup']:.1f} s start of "
+                    f"the data quality worker: {cold:,.0f} cases/s, x{cold / baseline:.1f})  "
                     f"peak RSS {figures['peak_mib']:,.0f} MiB  "
                     f"(received {figures['received']:,}, loaded {figures['loaded']:,}, "
                     f"quarantined {figures['quarantined']})",
                     flush=True,
                 )
             shutil.rmtree(inbox)
-        print(f"\nnaive baseline {baseline:,.0f} cases/s; cold = with the one-off import of Great Expectations")
+        print(
+            f"\nnaive baseline {baseline:,.0f} cases/s; "
+            "cold = with the one-off start of the data quality worker (it imports Great Expectations)"
+        )
         print("format dialect     cases/s   ratio  cold c/s  ratio  peak MiB")
         for fmt, dialect, figures, rate, cold in results:
             print(

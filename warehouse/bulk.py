@@ -86,6 +86,14 @@ def create_stage(conn: Connection, table: Table, name: str) -> None:
         conn.exec_driver_sql(f"CREATE TEMP TABLE {name} AS SELECT * FROM {table.name} WHERE 0")
 
 
+def create_key_stage(conn: Connection, table: Table, keys: Sequence[str], name: str) -> None:
+    """PostgreSQL: a temporary table of ``table``'s key columns only, dropped at the end of the transaction."""
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
+    conn.exec_driver_sql(
+        f"CREATE TEMP TABLE {name} ON COMMIT DROP AS SELECT {', '.join(keys)} FROM {table.name} WITH NO DATA"
+    )
+
+
 def _arrow_column(series: pd.Series, kind: str) -> pa.Array:
     if kind == "instant":
         values = series if isinstance(series.dtype, pd.DatetimeTZDtype) else pd.to_datetime(series, utc=True)

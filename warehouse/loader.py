@@ -14,10 +14,20 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
+from psycopg.errors import UniqueViolation
 from sqlalchemy import Connection, Table, select
 
-from warehouse.bulk import copy_frame, copy_rows, create_stage, frame_to_rows, is_postgres, prepared_columns
+from warehouse.bulk import (
+    copy_frame,
+    copy_rows,
+    create_key_stage,
+    create_stage,
+    frame_to_rows,
+    is_postgres,
+    prepared_columns,
+)
 from warehouse.tables import ENTITY_KEYS, ENTITY_TABLES, dim_power_item_history
 
 
@@ -70,18 +80,19 @@ def upsert_records(conn: Connection, entity: str, frame: pd.DataFrame, batch_id:
     columns = [c.name for c in table.columns]
 
     postgres = is_postgres(conn)
-    stage = f"stg_{table.name}"
     if postgres:
-        # The whole batch goes into a stage first: the version lookup is one join there, and the
-        # upsert reads from it (rows that are not loadable are left alone by its WHERE).
+        # The batch's keys go into a stage first: the version lookup is one join there.
         # JIT compiling these one-off bulk statements costs more than it saves (to the end of the batch)
         conn.exec_driver_sql("SET LOCAL jit = off")
-        create_stage(conn, table, stage)
-        copy_frame(conn, stage, candidates, table, columns)
-        stored = _stored_versions_staged(conn, table, keys, stage)
+        key_stage = f"stg_{table.name}_keys"
+        create_key_stage(conn, table, keys, key_stage)
+        copy_frame(conn, key_stage, candidates, table, keys)
+        stored = _stored_versions_staged(conn, table, keys, key_stage)
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {key_stage}")
     else:
         stored = _stored_versions(conn, table, keys, candidates)
     loaded_rows = candidates
+    new_key = pd.Series(True, index=candidates.index)  # not stored when looked up
     if not stored.empty:
         merged = candidates[[*keys, "version", "payload_sha256", "_line"]].merge(
             stored, on=keys, how="left", suffixes=("", "_stored")
@@ -96,19 +107,48 @@ def upsert_records(conn: Connection, entity: str, frame: pd.DataFrame, batch_id:
             conflicts = pd.concat([conflicts, candidates[candidates["_line"].isin(conflict_lines)]])
         loadable = ~has_stored | (merged["version"] > merged["version_stored"])
         loaded_rows = candidates[loadable.to_numpy()]
+        new_key = pd.Series(~has_stored.to_numpy(), index=candidates.index)[loadable.to_numpy()]
 
     if postgres:
-        if not loaded_rows.empty:
-            conn.exec_driver_sql(
-                f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT {', '.join(columns)} "
-                f"FROM {stage} {_on_conflict(table, keys, columns)}"
-            )
-        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {stage}")
+        _load_postgres(conn, table, keys, columns, loaded_rows, new_key.to_numpy(dtype=bool))
     else:
         _upsert(conn, table, keys, columns, loaded_rows)
     if entity == "power_item" and not loaded_rows.empty:
         _record_item_history(conn, loaded_rows)
     return UpsertResult(len(loaded_rows), duplicate, stale, conflicts, loaded_rows)
+
+
+def _load_postgres(
+    conn: Connection, table: Table, keys: list[str], columns: list[str], rows: pd.DataFrame, new_key: np.ndarray
+) -> None:
+    """PostgreSQL: ``COPY`` rows with keys not stored yet straight into the table; upsert the others.
+
+    Most rows of a bulk load are new: copying them in directly spares writing and reading a stage
+    and the upsert's conflict handling. Should another loader have stored one of those keys since
+    the lookup, the copy fails, is rolled back to its savepoint, and every row takes the upsert.
+    """
+    if rows.empty:
+        return
+    upsert = rows[~new_key]
+    fresh = rows[new_key]
+    if not fresh.empty:
+        try:
+            with conn.begin_nested():
+                copy_frame(conn, table.name, fresh, table, columns)
+        except UniqueViolation:
+            upsert = rows
+    if upsert.empty:
+        return
+    # rows replacing a stored version go through a stage and one INSERT … ON CONFLICT, whose WHERE
+    # never lets an older version overwrite a newer one
+    stage = f"stg_{table.name}"
+    create_stage(conn, table, stage)
+    copy_frame(conn, stage, upsert, table, columns)
+    conn.exec_driver_sql(
+        f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT {', '.join(columns)} "
+        f"FROM {stage} {_on_conflict(table, keys, columns)}"
+    )
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {stage}")
 
 
 # The key column that narrows a lookup best (the others are filtered after the query).

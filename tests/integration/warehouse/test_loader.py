@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, select
 
-from warehouse import packages
+from warehouse import loader, packages
+from warehouse.db import create_schema, make_engine
 from warehouse.loader import upsert_records
 from warehouse.tables import dim_department, dim_power_item_history
 
@@ -141,3 +142,25 @@ def test_power_item_versions_are_kept_as_history(warehouse_engine: Engine) -> No
             )
         ).all()
     assert history == [(1, "A"), (2, "T")]
+
+
+def test_postgres_new_keys_stored_meanwhile_by_another_loader_still_follow_the_version_rules(
+    pg_warehouse_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keys that were not stored when looked up are copied straight in; if another loader stored one
+    since, the copy is undone and the whole batch takes the upsert: the highest version still wins."""
+    engine = make_engine(pg_warehouse_url)
+    create_schema(engine)
+    try:
+        load(engine, 1, department(1, 2, "已入库的新版本"), department(2, 1))
+        # the lookup misses what the other loader committed in between
+        monkeypatch.setattr(loader, "_stored_versions_staged", lambda *args: pd.DataFrame())
+        result = load(engine, 2, department(1, 1, "旧版本"), department(2, 3, "更新"), department(3, 1))
+        assert stored(engine) == {
+            department(1, 2)["dept_code"]: (2, "已入库的新版本"),  # the stored newer version is kept
+            department(2, 1)["dept_code"]: (3, "更新"),
+            department(3, 1)["dept_code"]: (1, "溧阳市测试局"),
+        }
+        assert result.loaded == 3  # the lookup saw no stored key, so all three were loadable
+    finally:
+        engine.dispose()
