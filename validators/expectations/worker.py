@@ -101,7 +101,7 @@ class SuiteWorker:
         if self._ensure() is not None and self._warm is not None:
             self._warm.result()
 
-    def stop(self, reason: str | None = None) -> None:
+    def stop(self, reason: str | None = None, *, wait: bool = False) -> None:
         """Shut the worker down; with a ``reason``, suites run in this process from now on."""
         with self._lock:
             pool, self._pool = self._pool, None
@@ -109,7 +109,7 @@ class SuiteWorker:
                 self._failed = True
                 log.warning("data quality suites run in this process from now on: %s", reason)
         if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.shutdown(wait=wait, cancel_futures=True)
 
 
 _WORKER = SuiteWorker()
@@ -119,6 +119,11 @@ atexit.register(_WORKER.stop)
 def prestart() -> None:
     """Start the worker and wait until it is ready (benchmarks time the steady state apart)."""
     _WORKER.ready()
+
+
+def shutdown() -> None:
+    """Stop the worker and wait for it to exit (a later check starts a new one)."""
+    _WORKER.stop(wait=True)
 
 
 def start_check(prepared: PreparedCheck) -> PendingCheck:
