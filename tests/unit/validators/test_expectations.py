@@ -4,25 +4,16 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import datetime
 from pathlib import Path
 
 import pytest
-from vd_helpers import batch_of, example_refs, good_records
+from vd_helpers import STEADY_HISTORY, SUITE_NOW, batch_of, example_refs, good_records
 
 from validators import validate_batch
 from validators.expectations import BLOCK, PASS, WARN, BatchHistory, check_batch
 
-NOW = datetime.fromisoformat("2026-11-06T18:00:00+08:00")
-STEADY = BatchHistory(
-    volumes=(120, 100, 110),
-    earlier_batches=5,
-    seen_values={
-        "channel": frozenset("1234"),
-        "status": frozenset({"IN_PROGRESS", "COMPLETED", "WITHDRAWN", "TERMINATED"}),
-    },
-    null_fractions={"result_note": (0.2, 0.25, 0.2), "satisfaction": (0.5, 0.5, 0.5)},
-)
+NOW = SUITE_NOW
+STEADY = STEADY_HISTORY
 
 
 @pytest.fixture(scope="module")

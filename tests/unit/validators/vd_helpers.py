@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,19 @@ import pandas as pd
 
 from connectors.base import RecordBatch, json_line, records_to_frame
 from validators import ReferenceData, validate_batch
+from validators.expectations import BatchHistory
+
+# A run's instant and a source's steady history, for the data quality suite tests.
+SUITE_NOW = datetime.fromisoformat("2026-11-06T18:00:00+08:00")
+STEADY_HISTORY = BatchHistory(
+    volumes=(120, 100, 110),
+    earlier_batches=5,
+    seen_values={
+        "channel": frozenset("1234"),
+        "status": frozenset({"IN_PROGRESS", "COMPLETED", "WITHDRAWN", "TERMINATED"}),
+    },
+    null_fractions={"result_note": (0.2, 0.25, 0.2), "satisfaction": (0.5, 0.5, 0.5)},
+)
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
