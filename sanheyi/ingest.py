@@ -29,6 +29,7 @@ from sanheyi.settings import Settings
 from validators import QuarantineItem, ValidationOutcome, validate_batch
 from validators.expectations import QualityResult
 from warehouse.batches import BatchCounts, close_batch, file_already_loaded, open_batch, record_file_loaded
+from warehouse.checkpoints import background_checkpoints
 from warehouse.cursors import load_cursor, save_cursor
 from warehouse.loader import upsert_records
 from warehouse.quarantine_store import QuarantineRow, add_to_quarantine
@@ -92,16 +93,17 @@ def ingest_sources(
     """Read the sources in order (unified platform first), then release or expire held steps."""
     summary = IngestSummary()
     references = ReferenceCache(engine)
-    for source in sources:
-        try:
-            with log_context(cycle=cycle_id, system=source.system_code):
-                _ingest_source(engine, settings, source, references, summary, cycle_id=cycle_id, now=now)
-        except Exception as exc:  # one failing system must not stop the others
-            message = getattr(exc, "message", None) or type(exc).__name__
-            log.error("source %s failed: %s", source.system_code, message)
-            summary.failed_sources.append((source.system_code, message))
-    if release_held:
-        release_held_steps(engine, settings, references, summary, cycle_id=cycle_id, now=now)
+    with background_checkpoints(engine):
+        for source in sources:
+            try:
+                with log_context(cycle=cycle_id, system=source.system_code):
+                    _ingest_source(engine, settings, source, references, summary, cycle_id=cycle_id, now=now)
+            except Exception as exc:  # one failing system must not stop the others
+                message = getattr(exc, "message", None) or type(exc).__name__
+                log.error("source %s failed: %s", source.system_code, message)
+                summary.failed_sources.append((source.system_code, message))
+        if release_held:
+            release_held_steps(engine, settings, references, summary, cycle_id=cycle_id, now=now)
     return summary
 
 
