@@ -20,7 +20,6 @@ import json
 import os
 import shutil
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +42,7 @@ from connectors.base import (
     field_arrow_types,
     json_line,
 )
+from connectors.read_ahead import read_ahead
 from schemas.standard import ENTITIES, FIELD_ORDER
 
 CHUNK_RECORDS = 100_000
@@ -161,6 +161,12 @@ class FileDropConnector:
     # reading
 
     def read(self, cursor: Cursor | None = None) -> Iterator[RecordBatch]:
+        # The next batch — of this file or the next one — is parsed in a thread while the caller
+        # validates and stores the current one: Arrow's readers release the GIL, so on two cores
+        # parsing mostly hides behind the rest, at file boundaries too.
+        return read_ahead(self._batches(cursor))
+
+    def _batches(self, cursor: Cursor | None) -> Iterator[RecordBatch]:
         files, bad = self.scan()
         if bad:
             raise FileRejected(bad[0].reason, path=bad[0].path, system_code=self.system_code)
@@ -464,34 +470,14 @@ def _with_last(chunks: Iterator[tuple[bytes, int]], skip: int) -> Iterator[tuple
 
 
 def _read_jsonl(path: Path, entity: str, max_lines: int, skip: int):
-    """(frame, raw, unparsed, position, is_last) per chunk.
-
-    The next chunk is parsed in a worker thread while the caller validates and stores the current
-    one: Arrow's JSON reader releases the GIL, so on two cores parsing mostly hides behind the rest.
-    """
+    """(frame, raw, unparsed, position, is_last) per chunk."""
     types = field_arrow_types(entity)
     schema = pa.schema(list(types.items()))
-    raw_chunks = _with_last(_iter_line_chunks(path, max_lines, skip), skip)
-
-    def parse_next() -> tuple[pd.DataFrame, LineView, list[UnparsedLine], int, bool] | None:
-        item = next(raw_chunks, None)
-        if item is None:
-            return None
-        data, first_line, last = item
+    for data, first_line, last in _with_last(_iter_line_chunks(path, max_lines, skip), skip):
         frame, raw, unparsed, n_lines = parse_jsonl(entity, data, first_line, _schema=schema, _types=types)
-        return frame, raw, unparsed, first_line - 1 + n_lines, last
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="file-drop-parse") as pool:
-        pending = pool.submit(parse_next)
-        while True:
-            item = pending.result()
-            if item is None:
-                return
-            if not item[4]:
-                pending = pool.submit(parse_next)
-            yield item
-            if item[4]:
-                return
+        yield frame, raw, unparsed, first_line - 1 + n_lines, last
+        if last:
+            return
 
 
 @dataclass
