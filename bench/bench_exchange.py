@@ -7,7 +7,9 @@ Then, in one process:
 - ``build``: :func:`exchange.changzhou.build_package` end to end: claim the rows, stream them in key
   order, write the deflated zip, SHA-256 every file, sign the manifest, record the package, commit;
 - ``zlib``: the naive baseline, ``zlib`` alone deflating the same uncompressed bytes at the same
-  level (read from a plain file in page cache), measured in the same run.
+  level (read from a plain file in page cache), measured in the same run;
+- ``later``: what every later cycle costs on a warehouse that size: a package after a load batch
+  changed ``--changed-steps`` steps, then an attempt that finds nothing pending.
 
 Prints throughput, the ratio build/zlib (target <= 2) and the peak RSS of the measuring process
 (the package is streamed, so it stays flat whatever N is).
@@ -42,6 +44,7 @@ from warehouse.db import create_schema, make_engine  # noqa: E402
 
 STEPS_PER_CASE = 5
 INSTANT = "2026-11-06 02:00:00.000000"  # how UtcDateTime stores an instant in SQLite
+COUNTS = "received_count, loaded_count, quarantined_count, duplicate_count, stale_count, held_count"
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀英华"
 ITEMS = [f"XK3204810{d:02d}0{i:03d}000" for d in range(10, 30) for i in range(1, 40)]
@@ -91,7 +94,7 @@ def _step_payload(rng: random.Random, case_id: str, step_no: int) -> str:
 
 def prepare(db: Path, cases: int) -> None:
     """Create the synthetic warehouse (or make an existing one's rows pending again)."""
-    marker = f"data v3, cases={cases} steps={cases * STEPS_PER_CASE}"
+    marker = f"data v4, cases={cases} steps={cases * STEPS_PER_CASE}"
     if db.exists():
         conn = sqlite3.connect(db)
         try:
@@ -126,6 +129,11 @@ def prepare(db: Path, cases: int) -> None:
         "INSERT INTO fct_case_step (source_system, case_id, step_no, step_code, handler_id, handler_name,"
         " started_at, version, updated_at, payload, payload_sha256, batch_id)"
         f" VALUES ('UNIFIED', ?, ?, 'SL', 'H', '-', '{INSTANT}', 1, '{INSTANT}', ?, ?, 1)"
+    )
+    # the rows' load batch, as the loader leaves one
+    conn.execute(
+        "INSERT INTO ops_load_batch (batch_id, cycle_id, source_system, entity, origin, started_at, status,"
+        f" {COUNTS}) VALUES (1, 'bench', 'UNIFIED', 'case', 'bench', '{INSTANT}', 'LOADED', 0, 0, 0, 0, 0, 0)"
     )
     chunk = 50_000
     for start in range(0, cases, chunk):
@@ -170,10 +178,39 @@ def zlib_baseline(package: Path, scratch: Path) -> tuple[float, float, int, int]
     return seconds, cpu_seconds, size, compressed
 
 
+def change_steps(db: Path, count: int, rng: random.Random) -> None:
+    """A load batch storing a newer version of ``count`` random steps (untimed), as the loader would."""
+    conn = sqlite3.connect(db)
+    try:
+        batch_id = conn.execute(
+            f"INSERT INTO ops_load_batch (cycle_id, source_system, entity, origin, started_at, status, {COUNTS})"
+            f" VALUES ('bench', 'UNIFIED', 'case_step', 'bench', '{INSTANT}', 'LOADED', 0, 0, 0, 0, 0, 0)"
+            " RETURNING batch_id"
+        ).fetchone()[0]
+        total = conn.execute("SELECT max(rowid) FROM fct_case_step").fetchone()[0]
+        rowids = rng.sample(range(1, total + 1), count)
+        rows = conn.execute(
+            f"SELECT rowid, payload FROM fct_case_step WHERE rowid IN ({','.join(map(str, rowids))})"
+        ).fetchall()
+        updates = []
+        for rowid, payload in rows:
+            changed = payload.replace('"version":', '"version":1', 1)  # a newer version, other content
+            updates.append((changed, hashlib.sha256(changed.encode()).hexdigest(), batch_id, rowid))
+        conn.executemany(
+            "UPDATE fct_case_step SET payload = ?, payload_sha256 = ?, version = version + 1, batch_id = ?"
+            " WHERE rowid = ?",
+            updates,
+        )
+        conn.commit()
+    finally:
+        conn.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=1_000_000)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "exchange")
+    parser.add_argument("--changed-steps", type=int, default=5_000)
     parser.add_argument("--prepare-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -227,6 +264,22 @@ def main() -> int:
         f"(target <= 2; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end)"
     )
     print(f"peak RSS: {rss_after / 1024:,.0f} MiB (before the build: {rss_before / 1024:,.0f} MiB)")
+
+    change_steps(db, args.changed_steps, random.Random(20261128))
+    engine = make_engine(f"sqlite:///{db}")
+    started = time.perf_counter()
+    later = build_package(engine, keys, store, now=datetime.now(UTC))
+    later_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    nothing = build_package(engine, keys, store, now=datetime.now(UTC))
+    nothing_seconds = time.perf_counter() - started
+    engine.dispose()
+    assert later is not None and later.record_counts == {"case_step": args.changed_steps}, later
+    assert nothing is None
+    print(
+        f"later package ({args.changed_steps:,} changed steps among {records:,} rows): {later_seconds:.1f} s; "
+        f"nothing pending: {nothing_seconds:.1f} s"
+    )
     return 0
 
 

@@ -18,6 +18,14 @@ meanwhile is neither waited for nor packaged, and its row stays pending because 
 from the one claimed. On SQLite the builder holds the database's only write lock from before the
 claim until the commit; a second connection reading the last committed state (a WAL snapshot,
 :func:`snapshot_reader`) sees exactly the rows the claim records, so the two can run side by side.
+
+Looking every row up in ``ops_exchange_sent`` costs a few microseconds a row, which on a warehouse of
+millions of rows is most of a later package's build. On SQLite a package therefore records the
+highest load batch id at its claim (``loaded_through_batch_id``): with one writer at a time and
+the write lock held, every batch up to it has committed, so every row it loaded was claimed by that
+package or an earlier one. A later package only looks up rows of later batches, read in one pass
+over the table. ``fct_supervision_event`` has no batch and is always looked up whole. PostgreSQL
+keeps the full lookup: concurrent loaders there commit batch ids out of order.
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    and_,
     cast,
     exists,
     func,
@@ -58,6 +67,7 @@ from warehouse.tables import (
     fct_complaint,
     fct_supervision_event,
     ops_exchange_sent,
+    ops_load_batch,
     ops_package,
     ops_receipt_log,
 )
@@ -81,6 +91,7 @@ class ExchangeSource:
     table: Table
     keys: tuple[str, ...]
     changed_at: str  # the column telling when the row's current version was made
+    loaded_in_batches: bool = True  # the table has the loader's batch_id
 
     def record_key(self) -> ColumnElement[str]:
         """The row's key as ``ops_exchange_sent.record_key``: the key columns joined with "/"."""
@@ -113,7 +124,7 @@ EXCHANGE_SOURCES: tuple[ExchangeSource, ...] = (
     ExchangeSource("case", fct_case, ("source_system", "case_id"), "updated_at"),
     ExchangeSource("case_step", fct_case_step, ("source_system", "case_id", "step_no"), "updated_at"),
     ExchangeSource("complaint", fct_complaint, ("complaint_id",), "updated_at"),
-    ExchangeSource("supervision_event", fct_supervision_event, ("event_key",), "computed_at"),
+    ExchangeSource("supervision_event", fct_supervision_event, ("event_key",), "computed_at", loaded_in_batches=False),
 )
 SOURCES_BY_ENTITY = {source.entity: source for source in EXCHANGE_SOURCES}
 
@@ -136,6 +147,7 @@ class PackageRow:
     receipt_received_at: datetime | None = None
     receipt_errors: list[dict[str, Any]] | None = None
     flagged_at: datetime | None = None
+    loaded_through_batch_id: int | None = None
 
 
 def _package_row(row: Any) -> PackageRow:
@@ -175,20 +187,53 @@ def next_sequence(conn: Connection) -> int:
     return int(conn.execute(select(func.coalesce(func.max(ops_package.c.sequence), 0))).scalar_one()) + 1
 
 
+def loaded_through(conn: Connection) -> int | None:
+    """SQLite: the highest load batch id, for the package being claimed (see the module docstring).
+
+    Only meaningful under the packaging lock. None on PostgreSQL.
+    """
+    if conn.dialect.name != "sqlite":
+        return None
+    return int(conn.execute(select(func.coalesce(func.max(ops_load_batch.c.batch_id), 0))).scalar_one())
+
+
+def _sent_through(conn: Connection, *, package: int | None = None) -> int | None:
+    """The batch id through which every loaded row is sent: recorded by ``package`` (by default the
+    last package); None when there is none, or it recorded none."""
+    if conn.dialect.name != "sqlite":
+        return None
+    query = select(ops_package.c.loaded_through_batch_id)
+    if package is None:
+        query = query.order_by(ops_package.c.sequence.desc()).limit(1)
+    else:
+        query = query.where(ops_package.c.sequence == package)
+    return conn.execute(query).scalar()
+
+
+def _not_sent(source: ExchangeSource, sent_through: int | None) -> ColumnElement[bool]:
+    """The pending rows of ``source``: only rows loaded after ``sent_through`` need the look-up."""
+    if sent_through is None or not source.loaded_in_batches:
+        return ~source.sent()
+    return and_(source.table.c.batch_id > sent_through, ~source.sent())
+
+
 def pending_counts(conn: Connection) -> dict[str, int]:
     """Rows per entity whose current content has not been packaged yet."""
+    sent_through = _sent_through(conn)
     counts = {}
     for source in EXCHANGE_SOURCES:
-        query = select(func.count()).select_from(source.table).where(~source.sent())
+        query = select(func.count()).select_from(source.table).where(_not_sent(source, sent_through))
         counts[source.entity] = int(conn.execute(query).scalar_one())
     return counts
 
 
 def pending_entities(conn: Connection) -> list[str]:
     """The entities with at least one pending row."""
+    sent_through = _sent_through(conn)
     found = []
     for source in EXCHANGE_SOURCES:
-        if conn.execute(select(literal(1)).select_from(source.table).where(~source.sent()).limit(1)).first():
+        query = select(literal(1)).select_from(source.table).where(_not_sent(source, sent_through)).limit(1)
+        if conn.execute(query).first():
             found.append(source.entity)
     return found
 
@@ -213,6 +258,7 @@ def claim_pending(conn: Connection, sequence: int, entities: Iterable[str] | Non
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     sent = ops_exchange_sent
     wanted = set(SOURCES_BY_ENTITY if entities is None else entities)
+    sent_through = _sent_through(conn)
     counts = {}
     for source in EXCHANGE_SOURCES:
         if source.entity not in wanted:
@@ -227,7 +273,7 @@ def claim_pending(conn: Connection, sequence: int, entities: Iterable[str] | Non
         if not _anything_sent(conn, source):
             statement = insert(sent).from_select(columns, rows)
         else:
-            upsert = dialect.insert(sent).from_select(columns, rows.where(~source.sent()))
+            upsert = dialect.insert(sent).from_select(columns, rows.where(_not_sent(source, sent_through)))
             statement = upsert.on_conflict_do_update(
                 index_elements=[sent.c.entity, sent.c.record_key],
                 set_={"payload_sha256": upsert.excluded.payload_sha256, "sequence": upsert.excluded.sequence},
@@ -312,9 +358,13 @@ def iter_rows(
     source = SOURCES_BY_ENTITY[entity]
     table = source.table
     if sequence is not None:
+        # package n claimed rows pending at its build: on SQLite, rows loaded after package n - 1
         condition = source.sent(sequence=sequence)
+        sent_through = _sent_through(conn, package=sequence - 1)
+        if sent_through is not None and source.loaded_in_batches:
+            condition = and_(table.c.batch_id > sent_through, condition)
     elif _anything_sent(conn, source):
-        condition = ~source.sent()
+        condition = _not_sent(source, _sent_through(conn))
     else:  # nothing sent yet (the first package): every row is pending, no need to look each one up
         condition = true()
     query = (

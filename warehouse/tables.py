@@ -335,6 +335,9 @@ ops_package = Table(
     Column("receipt_received_at", Instant),
     Column("receipt_errors", JSON),
     Column("flagged_at", Instant),
+    # SQLite: the highest load batch when the package was claimed; every row of a batch up to it was
+    # sent by then, so the next package looks up only rows of later batches (NULL: look up every row)
+    Column("loaded_through_batch_id", Integer),
 )
 
 # The content last sent to Changzhou per record (and supervision event): a row is pending while its

@@ -367,6 +367,7 @@ def build_package(engine: Engine, keys: KeyStore, out_dir: Path, *, now: datetim
                 bytes=final.stat().st_size,
                 record_counts=counts,
                 state=wp.BUILT,
+                loaded_through_batch_id=wp.loaded_through(conn),
             )
             wp.insert_package(conn, row)
             conn.commit()

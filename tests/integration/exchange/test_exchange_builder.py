@@ -11,12 +11,12 @@ from datetime import timedelta
 
 import pytest
 import xc_rows as rows
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from exchange.changzhou import PackageStoreError, build_package, verify_package
 from warehouse import packages as wp
 from warehouse.db import create_schema, make_engine
-from warehouse.tables import ops_package
+from warehouse.tables import ops_load_batch, ops_package
 
 
 def _packages(engine):
@@ -127,6 +127,23 @@ def test_next_package_holds_exactly_the_changed_rows(wh, keys, store, now):
     assert manifest["created_at"] == "2026-11-06T12:00:00+08:00"
     assert verify_package(second.path, keys.public_key_pem(), first.path) == []
     assert Counter(wh.sent_in("case")) == {1: 3, 2: 2}
+
+
+def test_a_package_remembers_the_load_batches_it_was_claimed_through(wh, keys, store, now):
+    # SQLite: the next package looks up only rows of later batches. PostgreSQL records nothing:
+    # concurrent loaders there commit batch ids out of order.
+    wh.add_basic()
+    build_package(wh.engine, keys, store, now=now)
+    wh.replace("case", rows.case(2, version=2, at=now))
+    second = build_package(wh.engine, keys, store, now=now)
+    with wh.engine.connect() as conn:
+        highest = conn.execute(select(func.max(ops_load_batch.c.batch_id))).scalar_one()
+        first_row, second_row = wp.list_packages(conn)
+    sqlite = wh.engine.dialect.name == "sqlite"
+    assert first_row.loaded_through_batch_id == (highest - 1 if sqlite else None)
+    assert second_row.loaded_through_batch_id == (highest if sqlite else None)
+    assert second.record_counts == {"case": 1}
+    assert build_package(wh.engine, keys, store, now=now) is None
 
 
 @pytest.mark.parametrize("algorithm", ["Ed25519", "SM2-SM3"])

@@ -11,8 +11,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
+from warehouse.batches import open_batch
 from warehouse.packages import SOURCES_BY_ENTITY
 from warehouse.tables import (
     dim_department,
@@ -194,13 +195,22 @@ MAKERS = {
 
 @dataclass
 class Warehouse:
-    """Writes rows the way the loader and the supervision engine leave them."""
+    """Writes rows the way the loader and the supervision engine leave them: record rows in a load
+    batch of their own (a package remembers the batches it was claimed through)."""
 
     engine: Engine
 
+    def _in_a_batch(self, conn: Connection, entity: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if "batch_id" not in TABLES[entity].c:
+            return rows  # supervision events are computed, not loaded
+        batch_id = open_batch(
+            conn, cycle_id="test", source_system="UNIFIED", entity=entity, origin="test", started_at=T0
+        )
+        return [{**row, "batch_id": batch_id} for row in rows]
+
     def add(self, entity: str, rows: list[dict[str, Any]]) -> None:
         with self.engine.begin() as conn:
-            conn.execute(insert(TABLES[entity]), rows)
+            conn.execute(insert(TABLES[entity]), self._in_a_batch(conn, entity, rows))
 
     def add_basic(self, cases: int = 5, steps_per_case: int = 2) -> None:
         """Two departments, two items, cases with steps, one complaint, one event."""
@@ -218,6 +228,7 @@ class Warehouse:
         condition = [c == row[c.name] for c in keys]
         values = {k: v for k, v in row.items() if k not in {c.name for c in keys}}
         with self.engine.begin() as conn:
+            [values] = self._in_a_batch(conn, entity, [values])
             result = conn.execute(update(table).where(*condition).values(**values))
             assert result.rowcount == 1
 
