@@ -671,9 +671,13 @@ def _typed_frame(
             obj[:] = c.arr.take(take).to_pylist()
             data[spec.name] = _objects(obj)
         else:
-            data[spec.name] = _objects(c.arr.take(take).to_numpy(zero_copy_only=False))
+            arr = c.arr.take(take)
+            if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+                data[spec.name] = pd.Series(pd.arrays.ArrowExtensionArray(arr))
+            else:
+                data[spec.name] = _objects(arr.to_numpy(zero_copy_only=False))
     payload = _payloads(entity, cols, take)
-    data["payload"] = _objects(payload.to_numpy(zero_copy_only=False))
+    data["payload"] = pd.Series(pd.arrays.ArrowExtensionArray(payload))
     data["payload_sha256"] = _objects(_sha256_hex(payload))
     data["_line"] = pd.Series(lines[idx])
     return pd.DataFrame(data)

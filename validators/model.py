@@ -64,10 +64,12 @@ class ValidationOutcome:
     """The valid/held/quarantined split of one batch.
 
     ``valid`` (and ``held``) have the standard fields typed — integers int64 (``Int64`` when the field
-    may be null), ``*_at`` tz-aware UTC datetimes, money as decimal strings, ``flow`` as a list,
-    codes and text as ``str``/``None`` (blank free text is ``None``) — plus ``payload`` (canonical
-    JSON: standard field order, every field, original values, compact, ``ensure_ascii=False``),
-    ``payload_sha256`` and ``_line``.
+    may be null), ``*_at`` tz-aware UTC datetimes, ``flow`` as a list, and codes, text and money
+    (decimal strings) as Arrow strings (``pd.ArrowDtype(pa.string())``, null ``<NA>``; blank free
+    text is null) — plus ``payload`` (canonical JSON: standard field order, every field, original
+    values, compact, ``ensure_ascii=False``; an Arrow string too), ``payload_sha256`` and ``_line``.
+    The strings stay in Arrow's buffers from parsing to the load: no Python object per value until
+    a driver needs one.
     """
 
     entity: str

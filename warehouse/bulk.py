@@ -103,6 +103,8 @@ def _arrow_column(series: pd.Series, kind: str) -> pa.Array:
         return pa.array([None if v is None else json.dumps(v, ensure_ascii=False) for v in series], pa.string())
     if kind == "date":
         return pa.array([None if v is None or v is pd.NaT else v.isoformat() for v in series], pa.string())
+    if isinstance(series.dtype, pd.ArrowDtype):  # validated text: already Arrow, no copy
+        return pa.array(series.array)
     values = series.to_numpy(dtype=object, na_value=None)
     if series.dtype.kind in "iub" or isinstance(series.dtype, pd.Int64Dtype):
         return pa.array(values, pa.int64())

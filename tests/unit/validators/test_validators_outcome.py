@@ -103,7 +103,7 @@ def test_typed_values_and_canonical_payload(examples_dir: Path) -> None:
     del rec["satisfaction"]
     out = validate_batch(batch_of("case", [rec]), example_refs(examples_dir))
     row = out.valid.iloc[0]
-    assert row["result_note"] is None and row["satisfaction"] is None
+    assert row["result_note"] is pd.NA and row["satisfaction"] is pd.NA
     assert row["received_at"] == pd.Timestamp("2026-09-23T20:14:00Z")
     payload = json.loads(row["payload"])
     assert list(payload) == list(case) and payload["result_note"] is None and payload["satisfaction"] is None
