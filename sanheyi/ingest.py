@@ -32,6 +32,7 @@ from warehouse.batches import BatchCounts, close_batch, file_already_loaded, ope
 from warehouse.checkpoints import background_checkpoints
 from warehouse.cursors import load_cursor, save_cursor
 from warehouse.loader import upsert_records
+from warehouse.quality_store import HoldRow
 from warehouse.quarantine_store import QuarantineRow, add_to_quarantine
 from warehouse.tables import ops_held_step
 
@@ -177,19 +178,37 @@ def store_batch(
 
     Returns ``None`` when the batch's file was loaded before (it is only archived then).
     """
+    prepared = prepare_batch(engine, batch, references, scope=scope)
+    return commit_batch(engine, settings, prepared, references, cycle_id=cycle_id, now=now)
+
+
+@dataclass(frozen=True)
+class PreparedBatch:
+    """A batch validated and ready to store, or what its storing amounts to without validation."""
+
+    batch: RecordBatch
+    file_sha: str | None
+    done_before: bool = False  # its file was loaded before: it is only archived
+    hold: HoldRow | None = None
+    held_report: BatchReport | None = None  # held by a data quality check before: skipped
+    outcome: ValidationOutcome | None = None
+
+
+def prepare_batch(
+    engine: Engine, batch: RecordBatch, references: ReferenceCache, *, scope: frozenset[str] | None
+) -> PreparedBatch:
+    """Everything before the batch's transaction: has it been loaded or held before, and validation.
+
+    Reads the warehouse but writes nothing, and moves no file.
+    """
     system = batch.source_system
     file_path = batch.file_path
     file_sha = _file_sha256(file_path) if file_path is not None else None
     if file_path is not None and file_sha is not None:
         with engine.connect() as conn:
-            done_before = file_already_loaded(conn, system, file_path.name, file_sha)
-        if done_before:
-            if batch.is_last_of_file:
-                archive_file(file_path, settings.archive, system)
-            return None
-
-    checked = quality.applies(batch)
-    hold = quality.open_hold(engine, batch, file_sha) if checked else None
+            if file_already_loaded(conn, system, file_path.name, file_sha):
+                return PreparedBatch(batch, file_sha, done_before=True)
+    hold = quality.open_hold(engine, batch, file_sha) if quality.applies(batch) else None
     if hold is not None and quality.is_held(hold):
         log.warning(
             "batch %s %s/%s %s is held by a data quality check; skipped until released (sanheyi batches release %s)",
@@ -200,7 +219,7 @@ def store_batch(
             hold.batch_id,
             extra={"batch_id": hold.batch_id},
         )
-        return BatchReport(
+        report = BatchReport(
             hold.batch_id,
             system,
             batch.entity,
@@ -209,10 +228,36 @@ def store_batch(
             status="HELD",
             reason="; ".join(r["message_en"] for r in hold.reason),
         )
+        return PreparedBatch(batch, file_sha, hold=hold, held_report=report)
     outcome = validate_batch(batch, references.for_system(scope))
+    return PreparedBatch(batch, file_sha, hold=hold, outcome=outcome)
+
+
+def commit_batch(
+    engine: Engine,
+    settings: Settings,
+    prepared: PreparedBatch,
+    references: ReferenceCache,
+    *,
+    cycle_id: str,
+    now: datetime,
+) -> BatchReport | None:
+    """The batch's transaction (with its data quality check), then its file archived if it was the last."""
+    batch, file_sha, hold = prepared.batch, prepared.file_sha, prepared.hold
+    system = batch.source_system
+    file_path = batch.file_path
+    if prepared.done_before:
+        if batch.is_last_of_file and file_path is not None:
+            archive_file(file_path, settings.archive, system)
+        return None
+    if prepared.held_report is not None:
+        return prepared.held_report
+    outcome = prepared.outcome
+    assert outcome is not None
     # The data quality suite runs in its worker process while the batch loads; the transaction
-    # commits only once the verdict lets it (a blocking check rolls the whole batch back).
-    pending = quality.start_check(engine, batch, outcome, now=now, release=hold) if checked else None
+    # commits only once the verdict lets it (a blocking check rolls the whole batch back). It starts
+    # here, not in prepare_batch: it compares with what the batches before this one left.
+    pending = quality.start_check(engine, batch, outcome, now=now, release=hold) if quality.applies(batch) else None
     try:
         with engine.begin() as conn:
             batch_id = open_batch(
