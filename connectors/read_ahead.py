@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
@@ -19,13 +20,15 @@ def read_ahead(items: Iterator[T]) -> Iterator[T]:
     step in progress finishes and ``items`` is closed.
     """
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead")
-    pending: Future = pool.submit(next, items, _END)
+    # the reading sees the caller's context variables (the log context), as it would unthreaded
+    context = contextvars.copy_context()
+    pending: Future = pool.submit(context.run, next, items, _END)
     try:
         while True:
             item = pending.result()
             if item is _END:
                 return
-            pending = pool.submit(next, items, _END)
+            pending = pool.submit(context.run, next, items, _END)
             yield item  # type: ignore[misc]
     finally:
         pool.shutdown(wait=True)

@@ -24,6 +24,7 @@ from connectors.base import Connector, RecordBatch, records_to_frame
 from connectors.file_drop import FileDropConnector, FileRejected, archive_file, reject_file
 from sanheyi import quality
 from sanheyi.logs import log_context
+from sanheyi.overlap import store_in_order
 from sanheyi.references import ReferenceCache
 from sanheyi.settings import Settings
 from validators import QuarantineItem, ValidationOutcome, validate_batch
@@ -122,10 +123,7 @@ def _ingest_source(
     # reading again, which picks up from the next file (the ones done are archived already).
     while True:
         try:
-            for batch in _read(engine, source):
-                report = store_batch(
-                    engine, settings, batch, references, scope=source.scope, cycle_id=cycle_id, now=now
-                )
+            for batch, report in _stored(engine, settings, _read(engine, source), references, source, cycle_id, now):
                 if report is not None and report.status != "HELD":
                     summary.batches.append(report)
                 if report is not None and report.status != "LOADED":
@@ -138,6 +136,40 @@ def _ingest_source(
             reject_file(exc.path, settings.rejected, source.system_code, exc.message)
             log.warning("file rejected: %s: %s", exc.path.name, exc.message)
             summary.rejected_files.append((exc.path.name, exc.message))
+
+
+def _stored(
+    engine: Engine,
+    settings: Settings,
+    batches: Iterator[RecordBatch],
+    references: ReferenceCache,
+    source: Source,
+    cycle_id: str,
+    now: datetime,
+) -> Iterator[tuple[RecordBatch, BatchReport | None]]:
+    """Each batch with its report, stored in order. On PostgreSQL the next batch of the same entity
+    is validated while the current one loads (see sanheyi/overlap.py); SQLite's loader keeps the
+    interpreter busy itself, so there batches are simply stored one after the other."""
+
+    def prepare(batch: RecordBatch) -> PreparedBatch:
+        return prepare_batch(engine, batch, references, scope=source.scope)
+
+    def commit(prepared: PreparedBatch) -> BatchReport | None:
+        return commit_batch(engine, settings, prepared, references, cycle_id=cycle_id, now=now)
+
+    if engine.dialect.name != "postgresql":
+        for batch in batches:
+            yield batch, commit(prepare(batch))
+        return
+    yield from store_in_order(
+        batches,
+        prepare,
+        commit,
+        beside=lambda current, following: (
+            (current.source_system, current.entity) == (following.source_system, following.entity)
+        ),
+        redo=lambda report: report is not None and report.status != "LOADED",
+    )
 
 
 def _read(engine: Engine, source: Source) -> Iterator[RecordBatch]:

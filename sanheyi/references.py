@@ -36,8 +36,9 @@ class ReferenceCache:
     def add_loaded(self, entity: str, rows: pd.DataFrame) -> None:
         if rows.empty:
             return
+        # new objects rather than changes in place: the next batch may be validated meanwhile (overlap)
         if entity == "department":
-            self._departments.update(rows["dept_code"])
+            self._departments = self._departments | set(rows["dept_code"])
         elif entity == "power_item":
             added = rows.assign(valid_from_at=rows["updated_at"])[_ITEM_COLUMNS]
             merged = pd.concat([self._items, added], ignore_index=True)

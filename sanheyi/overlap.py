@@ -1,0 +1,82 @@
+"""Validating the next batch while the current one loads, without changing what gets stored.
+
+On PostgreSQL the ingesting process spends about half of a bulk load waiting for the server to take
+in a ``COPY``; the driver waits without the interpreter's lock, so the next batch can be validated
+meanwhile. Batches are still committed one at a time and in order, by one loader thread; only the
+preparation of batch *n + 1* (validation: reads, no writes) moves ahead, and only where it cannot
+depend on batch *n*:
+
+- the two batches are of the same system and entity: a batch of steps is checked against the cases
+  loaded before it, so the first batch of another entity waits until the one before is stored;
+- batch *n* was stored as it should (``redo`` says otherwise: held, say) — then batch *n + 1* is
+  prepared again, after it, as it would have been without the overlap.
+
+Reports come back in the order of the batches. What reading or preparing raises reaches the caller
+after the report of the batch that was loading meanwhile; what a commit raises, at that batch.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Generic, TypeVar
+
+B = TypeVar("B")  # a batch
+P = TypeVar("P")  # a prepared batch
+R = TypeVar("R")  # what committing it reports
+
+_NOTHING = object()
+
+
+class _Loading(Generic[B, R]):
+    def __init__(self, batch: B, future: Future[R]) -> None:
+        self.batch = batch
+        self.future = future
+
+
+def store_in_order(
+    batches: Iterable[B],
+    prepare: Callable[[B], P],
+    commit: Callable[[P], R],
+    *,
+    beside: Callable[[B, B], bool],
+    redo: Callable[[R], bool],
+) -> Iterator[tuple[B, R]]:
+    """Yield ``(batch, commit(prepare(batch)))`` for every batch in order, preparing the next
+    batch while the current one commits (in a thread) where ``beside(current, next)`` allows.
+
+    The caller may stop after any report: the batch prepared meanwhile is then never committed.
+    """
+    iterator = iter(batches)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-commit") as loader:
+        loading: _Loading[B, R] | None = None
+        try:
+            while True:
+                try:
+                    batch = next(iterator, _NOTHING)
+                    if batch is _NOTHING:
+                        break
+                    if loading is not None and not beside(loading.batch, batch):
+                        done, loading = loading, None
+                        yield done.batch, done.future.result()
+                    prepared = prepare(batch)
+                except BaseException:
+                    if loading is not None:  # the batch loading meanwhile is reported first
+                        done, loading = loading, None
+                        yield done.batch, done.future.result()
+                    raise
+                if loading is not None:
+                    done, loading = loading, None
+                    report = done.future.result()
+                    yield done.batch, report
+                    if redo(report):
+                        prepared = prepare(batch)
+                # the commit sees the caller's context variables (the log context: cycle, system)
+                loading = _Loading(batch, loader.submit(contextvars.copy_context().run, commit, prepared))
+            if loading is not None:
+                done, loading = loading, None
+                yield done.batch, done.future.result()
+        finally:
+            if loading is not None:  # the caller stopped or failed: never leave a commit running
+                loading.future.exception()
