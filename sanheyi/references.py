@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy import Connection, Engine, select
 
 from validators import ReferenceData
@@ -10,6 +11,8 @@ from warehouse.tables import dim_department, dim_power_item, dim_power_item_hist
 
 _ITEM_COLUMNS = ["power_code", "version", "state", "dept_code", "promised_limit", "power_type", "valid_from_at"]
 _CASE_COLUMNS = ["source_system", "case_id", "received_at"]
+_TEXT = pd.ArrowDtype(pa.string())  # keys in Arrow's buffers: ≈ 20 bytes a case, not a Python object each
+_FETCH_ROWS = 100_000
 
 
 class ReferenceCache:
@@ -20,10 +23,7 @@ class ReferenceCache:
         with engine.connect() as conn:
             self._departments = set(conn.execute(select(dim_department.c.dept_code)).scalars())
             self._items = _power_item_versions(conn)
-            self._cases = pd.DataFrame(
-                conn.execute(select(fct_case.c.source_system, fct_case.c.case_id, fct_case.c.received_at)).all(),
-                columns=_CASE_COLUMNS,
-            )
+            self._cases = _known_cases(conn)
 
     def for_system(self, scope: frozenset[str] | None) -> ReferenceData:
         return ReferenceData(
@@ -44,7 +44,8 @@ class ReferenceCache:
             merged = pd.concat([self._items, added], ignore_index=True)
             self._items = merged.drop_duplicates(["power_code", "version"], keep="last").reset_index(drop=True)
         elif entity == "case":
-            merged = pd.concat([self._cases, rows[_CASE_COLUMNS]], ignore_index=True)
+            added = rows[_CASE_COLUMNS].astype({"source_system": _TEXT, "case_id": _TEXT})
+            merged = pd.concat([self._cases, added], ignore_index=True)
             self._cases = merged.drop_duplicates(["source_system", "case_id"], keep="last").reset_index(drop=True)
 
 
@@ -64,3 +65,41 @@ def _power_item_versions(conn: Connection) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=_ITEM_COLUMNS)
     frame["valid_from_at"] = pd.to_datetime(frame["valid_from_at"], utc=True)
     return frame
+
+
+def _known_cases(conn: Connection) -> pd.DataFrame:
+    """Key and received time of every case in the warehouse, fetched in slices on the driver's cursor.
+
+    A warehouse holds millions of cases: going through SQLAlchemy's rows and its per-value type
+    processing took 8 s and 800 MiB at 1,000,000 cases; here the rows of one slice at a time become
+    Arrow strings and one vectorised datetime conversion.
+    """
+    query = select(fct_case.c.source_system, fct_case.c.case_id, fct_case.c.received_at)
+    sql = str(query.compile(dialect=conn.dialect))
+    cursor = conn.connection.driver_connection.cursor()
+    pieces = []
+    try:
+        cursor.execute(sql)
+        while rows := cursor.fetchmany(_FETCH_ROWS):
+            systems, case_ids, received = zip(*rows, strict=True)
+            pieces.append(
+                pd.DataFrame(
+                    {
+                        "source_system": pd.array(pa.array(systems, pa.string()), dtype=_TEXT),
+                        "case_id": pd.array(pa.array(case_ids, pa.string()), dtype=_TEXT),
+                        # SQLite keeps UTC as text, PostgreSQL hands over aware datetimes
+                        "received_at": pd.to_datetime(list(received), utc=True, format="ISO8601"),
+                    }
+                )
+            )
+    finally:
+        cursor.close()
+    if not pieces:
+        return pd.DataFrame(
+            {
+                "source_system": pd.array([], dtype=_TEXT),
+                "case_id": pd.array([], dtype=_TEXT),
+                "received_at": pd.to_datetime([], utc=True),
+            }
+        )
+    return pd.concat(pieces, ignore_index=True)
