@@ -76,7 +76,9 @@ def _known_cases(conn: Connection) -> pd.DataFrame:
     """
     query = select(fct_case.c.source_system, fct_case.c.case_id, fct_case.c.received_at)
     sql = str(query.compile(dialect=conn.dialect))
-    cursor = conn.connection.driver_connection.cursor()
+    driver = conn.connection.driver_connection
+    # PostgreSQL: a server-side cursor, so the client never holds every row at once
+    cursor = driver.cursor(name="known_cases") if conn.dialect.name == "postgresql" else driver.cursor()
     pieces = []
     try:
         cursor.execute(sql)
