@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import pandas as pd
 import pyarrow as pa
 from sqlalchemy import Connection, Engine, select
@@ -83,25 +86,18 @@ def _known_cases(conn: Connection) -> pd.DataFrame:
     try:
         cursor.execute(sql)
         while rows := cursor.fetchmany(_FETCH_ROWS):
-            systems, case_ids, received = zip(*rows, strict=True)
-            pieces.append(
-                pd.DataFrame(
-                    {
-                        "source_system": pd.array(pa.array(systems, pa.string()), dtype=_TEXT),
-                        "case_id": pd.array(pa.array(case_ids, pa.string()), dtype=_TEXT),
-                        # SQLite keeps UTC as text, PostgreSQL hands over aware datetimes
-                        "received_at": pd.to_datetime(list(received), utc=True, format="ISO8601"),
-                    }
-                )
-            )
+            pieces.append(_cases_frame(*zip(*rows, strict=True)))
     finally:
         cursor.close()
-    if not pieces:
-        return pd.DataFrame(
-            {
-                "source_system": pd.array([], dtype=_TEXT),
-                "case_id": pd.array([], dtype=_TEXT),
-                "received_at": pd.to_datetime([], utc=True),
-            }
-        )
-    return pd.concat(pieces, ignore_index=True)
+    return pd.concat(pieces, ignore_index=True) if pieces else _cases_frame((), (), ())
+
+
+def _cases_frame(systems: Sequence[str], case_ids: Sequence[str], received: Sequence[Any]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "source_system": pd.array(pa.array(systems, pa.string()), dtype=_TEXT),
+            "case_id": pd.array(pa.array(case_ids, pa.string()), dtype=_TEXT),
+            # SQLite keeps UTC as text, PostgreSQL hands over aware datetimes
+            "received_at": pd.to_datetime(list(received), utc=True, format="ISO8601"),
+        }
+    )

@@ -210,11 +210,18 @@ def _sent_through(conn: Connection, *, package: int | None = None) -> int | None
     return conn.execute(query).scalar()
 
 
+def _loaded_after(
+    source: ExchangeSource, sent_through: int | None, condition: ColumnElement[bool]
+) -> ColumnElement[bool]:
+    """``condition``, looked at only for rows loaded after ``sent_through`` (when that is known)."""
+    if sent_through is None or not source.loaded_in_batches:
+        return condition
+    return and_(source.table.c.batch_id > sent_through, condition)
+
+
 def _not_sent(source: ExchangeSource, sent_through: int | None) -> ColumnElement[bool]:
     """The pending rows of ``source``: only rows loaded after ``sent_through`` need the look-up."""
-    if sent_through is None or not source.loaded_in_batches:
-        return ~source.sent()
-    return and_(source.table.c.batch_id > sent_through, ~source.sent())
+    return _loaded_after(source, sent_through, ~source.sent())
 
 
 def pending_counts(conn: Connection) -> dict[str, int]:
@@ -359,10 +366,7 @@ def iter_rows(
     table = source.table
     if sequence is not None:
         # package n claimed rows pending at its build: on SQLite, rows loaded after package n - 1
-        condition = source.sent(sequence=sequence)
-        sent_through = _sent_through(conn, package=sequence - 1)
-        if sent_through is not None and source.loaded_in_batches:
-            condition = and_(table.c.batch_id > sent_through, condition)
+        condition = _loaded_after(source, _sent_through(conn, package=sequence - 1), source.sent(sequence=sequence))
     elif _anything_sent(conn, source):
         condition = _not_sent(source, _sent_through(conn))
     else:  # nothing sent yet (the first package): every row is pending, no need to look each one up

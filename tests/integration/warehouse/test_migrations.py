@@ -64,12 +64,15 @@ def _warehouse_at_0001(engine) -> None:
             )
 
 
+def _engine(dialect: str, tmp_path, request):
+    if dialect == "sqlite":
+        return make_engine(f"sqlite:///{tmp_path / 'w.sqlite'}")
+    return make_engine(PG_URL, schema=request.getfixturevalue("pg_schema"))
+
+
 @pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
 def test_upgrading_a_0001_warehouse_keeps_what_was_sent(dialect, tmp_path, request) -> None:
-    if dialect == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'w.sqlite'}")
-    else:
-        engine = make_engine(PG_URL, schema=request.getfixturevalue("pg_schema"))
+    engine = _engine(dialect, tmp_path, request)
     _warehouse_at_0001(engine)
     upgrade_to_head(engine)  # what `sanheyi init` runs
     assert is_up_to_date(engine)
@@ -90,10 +93,7 @@ def test_upgrading_a_0001_warehouse_keeps_what_was_sent(dialect, tmp_path, reque
 
 @pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
 def test_downgrading_to_0001_puts_the_sequences_back(dialect, tmp_path, request) -> None:
-    if dialect == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'w.sqlite'}")
-    else:
-        engine = make_engine(PG_URL, schema=request.getfixturevalue("pg_schema"))
+    engine = _engine(dialect, tmp_path, request)
     _warehouse_at_0001(engine)
     upgrade_to_head(engine)
     command.downgrade(alembic_config(engine), "0001")
