@@ -147,9 +147,8 @@ def _stored(
     cycle_id: str,
     now: datetime,
 ) -> Iterator[tuple[RecordBatch, BatchReport | None]]:
-    """Each batch with its report, stored in order. On PostgreSQL the next batch of the same entity
-    is validated while the current one loads (see sanheyi/overlap.py); SQLite's loader keeps the
-    interpreter busy itself, so there batches are simply stored one after the other."""
+    """Each batch with its report, stored in order; the next batch of the same entity is validated
+    while the current one loads (see sanheyi/overlap.py)."""
 
     def prepare(batch: RecordBatch) -> PreparedBatch:
         return prepare_batch(engine, batch, references, scope=source.scope)
@@ -157,10 +156,6 @@ def _stored(
     def commit(prepared: PreparedBatch) -> BatchReport | None:
         return commit_batch(engine, settings, prepared, references, cycle_id=cycle_id, now=now)
 
-    if engine.dialect.name != "postgresql":
-        for batch in batches:
-            yield batch, commit(prepare(batch))
-        return
     yield from store_in_order(
         batches,
         prepare,
@@ -169,6 +164,7 @@ def _stored(
             (current.source_system, current.entity) == (following.source_system, following.entity)
         ),
         redo=lambda report: report is not None and report.status != "LOADED",
+        read_past=lambda current: current.file_path is not None,
     )
 
 

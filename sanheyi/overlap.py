@@ -1,7 +1,7 @@
 """Validating the next batch while the current one loads, without changing what gets stored.
 
-On PostgreSQL the ingesting process spends about half of a bulk load waiting for the server to take
-in a ``COPY``; the driver waits without the interpreter's lock, so the next batch can be validated
+A bulk load mostly waits without the interpreter's lock: for PostgreSQL to take in a ``COPY``, or for
+SQLite to run the staged upsert (``warehouse/scratch.py``). The next batch can be validated
 meanwhile. Batches are still committed one at a time and in order, by one loader thread; only the
 preparation of batch *n + 1* (validation: reads, no writes) moves ahead, and only where it cannot
 depend on batch *n*:
@@ -9,7 +9,9 @@ depend on batch *n*:
 - the two batches are of the same system and entity: a batch of steps is checked against the cases
   loaded before it, so the first batch of another entity waits until the one before is stored;
 - batch *n* was stored as it should (``redo`` says otherwise: held, say) — then batch *n + 1* is
-  prepared again, after it, as it would have been without the overlap.
+  prepared again, after it, as it would have been without the overlap;
+- reading batch *n + 1* cannot matter (``read_past``): an interface's next page is not fetched
+  before its page *n* is stored, since a held page ends the source's reading for the cycle.
 
 Reports come back in the order of the batches. What reading or preparing raises reaches the caller
 after the report of the batch that was loading meanwhile; what a commit raises, at that batch.
@@ -42,9 +44,11 @@ def store_in_order(
     *,
     beside: Callable[[B, B], bool],
     redo: Callable[[R], bool],
+    read_past: Callable[[B], bool] = lambda _batch: True,
 ) -> Iterator[tuple[B, R]]:
     """Yield ``(batch, commit(prepare(batch)))`` for every batch in order, preparing the next
     batch while the current one commits (in a thread) where ``beside(current, next)`` allows.
+    The next batch is not even read while a batch that ``read_past`` refuses commits.
 
     The caller may stop after any report: the batch prepared meanwhile is then never committed.
     """
@@ -54,6 +58,9 @@ def store_in_order(
         try:
             while True:
                 try:
+                    if loading is not None and not read_past(loading.batch):
+                        done, loading = loading, None
+                        yield done.batch, done.future.result()
                     batch = next(iterator, _NOTHING)
                     if batch is _NOTHING:
                         break

@@ -1,7 +1,8 @@
-"""Bulk movement of frames into the database: COPY on PostgreSQL, executemany on SQLite.
+"""Bulk movement of frames into the database: COPY on PostgreSQL; on SQLite, Arrow tables staged
+through ADBC (``warehouse/scratch.py``) for the bulk path and ``executemany`` for small row sets.
 
-The loader stages a whole batch in a temporary table and lets the database do the joins and the
-upsert, so no Python object is built per record beyond the row tuple the driver needs.
+The loader stages a whole batch and lets the database do the joins and the upsert, so no Python
+object is built per record on the bulk path.
 """
 
 from __future__ import annotations
@@ -94,11 +95,11 @@ def create_key_stage(conn: Connection, table: Table, keys: Sequence[str], name: 
     )
 
 
-def _arrow_column(series: pd.Series, kind: str) -> pa.Array:
+def _arrow_column(series: pd.Series, kind: str, postgres: bool) -> pa.Array:
     if kind == "instant":
         values = series if isinstance(series.dtype, pd.DatetimeTZDtype) else pd.to_datetime(series, utc=True)
-        arr = pc.cast(pa.array(values.dt.tz_convert("UTC")), pa.timestamp("us"), safe=False)
-        return pc.binary_join_element_wise(pc.cast(arr, pa.string()), "+00:00", "")
+        text = pc.cast(pc.cast(pa.array(values.dt.tz_convert("UTC")), pa.timestamp("us"), safe=False), pa.string())
+        return pc.binary_join_element_wise(text, "+00:00", "") if postgres else text
     if kind == "json":
         return pa.array([None if v is None else json.dumps(v, ensure_ascii=False) for v in series], pa.string())
     if kind == "date":
@@ -111,6 +112,14 @@ def _arrow_column(series: pd.Series, kind: str) -> pa.Array:
     return pa.array(values, pa.string()) if series.dtype == object or series.dtype.kind in "OSU" else pa.array(values)
 
 
+def arrow_table(frame: pd.DataFrame, table: Table, columns: Sequence[str], *, postgres: bool = False) -> pa.Table:
+    """``columns`` of ``frame`` as an Arrow table with the database's text for instants, JSON and dates
+    (columns that ``table`` lacks, such as ``_line``, are taken as they are)."""
+    kinds = _column_kinds(table)
+    arrays = [_arrow_column(frame[name], kinds.get(name, "plain"), postgres) for name in columns]
+    return pa.Table.from_arrays(arrays, names=list(columns))
+
+
 def copy_frame(conn: Connection, target: str, frame: pd.DataFrame, table: Table, columns: Sequence[str]) -> None:
     """PostgreSQL: ``COPY`` ``columns`` of ``frame`` into ``target`` as CSV written by Arrow (no row objects).
 
@@ -119,11 +128,9 @@ def copy_frame(conn: Connection, target: str, frame: pd.DataFrame, table: Table,
     """
     if frame.empty:
         return
-    kinds = _column_kinds(table)
-    arrays = [_arrow_column(frame[name], kinds[name]) for name in columns]
     sink = io.BytesIO()
     pa_csv.write_csv(
-        pa.Table.from_arrays(arrays, names=list(columns)),
+        arrow_table(frame, table, columns, postgres=True),
         sink,
         write_options=pa_csv.WriteOptions(include_header=False, quoting_style="needed"),
     )

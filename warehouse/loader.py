@@ -20,14 +20,15 @@ from psycopg.errors import UniqueViolation
 from sqlalchemy import Connection, Table, select
 
 from warehouse.bulk import (
+    arrow_table,
     copy_frame,
     copy_rows,
     create_key_stage,
     create_stage,
     frame_to_rows,
     is_postgres,
-    prepared_columns,
 )
+from warehouse.scratch import stage_arrow
 from warehouse.tables import ENTITY_KEYS, ENTITY_TABLES, dim_power_item_history
 
 
@@ -90,7 +91,10 @@ def upsert_records(conn: Connection, entity: str, frame: pd.DataFrame, batch_id:
         stored = _stored_versions_staged(conn, table, keys, key_stage)
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {key_stage}")
     else:
-        stored = _stored_versions(conn, table, keys, candidates)
+        # SQLite: the whole batch is staged at once (warehouse/scratch.py); the lookup and the
+        # upsert are then one statement each.
+        stage = stage_arrow(conn, f"stg_{table.name}", arrow_table(candidates, table, [*columns, "_line"]))
+        stored = _stored_versions_in_stage(conn, table, keys, stage)
     loaded_rows = candidates
     new_key = pd.Series(True, index=candidates.index)  # not stored when looked up
     if not stored.empty:
@@ -111,8 +115,9 @@ def upsert_records(conn: Connection, entity: str, frame: pd.DataFrame, batch_id:
 
     if postgres:
         _load_postgres(conn, table, keys, columns, loaded_rows, new_key.to_numpy(dtype=bool))
-    else:
-        _upsert(conn, table, keys, columns, loaded_rows)
+    elif len(loaded_rows):
+        skipped = candidates["_line"][~candidates["_line"].isin(loaded_rows["_line"])]
+        _upsert_from_stage(conn, table, keys, columns, stage, skipped)
     if entity == "power_item" and not loaded_rows.empty:
         _record_item_history(conn, loaded_rows)
     return UpsertResult(len(loaded_rows), duplicate, stale, conflicts, loaded_rows)
@@ -151,46 +156,23 @@ def _load_postgres(
     conn.exec_driver_sql(f"DROP TABLE IF EXISTS {stage}")
 
 
-# The key column that narrows a lookup best (the others are filtered after the query).
-_LOOKUP_COLUMN = {
-    "department": "dept_code",
-    "power_item": "power_code",
-    "case": "case_id",
-    "case_step": "case_id",
-    "complaint": "complaint_id",
-}
+def _stored_versions_in_stage(conn: Connection, table: Table, keys: list[str], stage: str) -> pd.DataFrame:
+    """SQLite: version and content hash of the stored records that share a key with the staged batch.
 
-
-def _stored_versions(conn: Connection, table: Table, keys: list[str], candidates: pd.DataFrame) -> pd.DataFrame:
-    """SQLite: version and content hash of the stored records that share a key with the batch.
-
-    The batch's keys go in as one JSON array (``json_each``), so one statement probes the primary
-    key for all of them, however many there are: no statement is rendered per few hundred keys.
+    The rows come back as one JSON array in one row: fetching row by row would give the interpreter's
+    lock up and back per row, which a thread validating beside this one makes slow.
     """
     columns = [*keys, "version_stored", "payload_sha256_stored"]
     if conn.execute(select(table.c[keys[0]]).limit(1)).first() is None:
         return pd.DataFrame(columns=columns)  # an empty table: the first load needs no lookup
-    entity = next(e for e, t in ENTITY_TABLES.items() if t is table)
-    lookup = _LOOKUP_COLUMN[entity]
-    selected = ", ".join([*keys, "version", "payload_sha256"])
-    sql = f"SELECT {selected} FROM {table.name} WHERE {lookup} IN (SELECT value FROM json_each(?))"
-    # Lead with source_system where the key has it, so the lookup walks the primary key's index.
-    groups = candidates.groupby("source_system") if "source_system" in keys else [(None, candidates)]
-    cursor = conn.connection.driver_connection.cursor()
-    rows: list[tuple] = []
-    try:
-        for system, group in groups:
-            values = json.dumps(group[lookup].drop_duplicates().tolist(), ensure_ascii=False)
-            if system is None:
-                rows += cursor.execute(sql, (values,)).fetchall()
-            else:
-                rows += cursor.execute(f"{sql} AND source_system = ?", (values, system)).fetchall()
-    finally:
-        cursor.close()
-    stored = pd.DataFrame(rows, columns=columns)
-    if len(keys) > 2 and not stored.empty:  # steps: keep exact key matches only
-        stored = stored.merge(candidates[keys].drop_duplicates(), on=keys, how="inner")
-    return stored
+    selected = ", ".join([*(f"s.{k}" for k in keys), "t.version", "t.payload_sha256"])
+    on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+    # CROSS JOIN keeps the stage as the outer loop: one probe of the primary key per staged row,
+    # never a scan of the (much larger) table.
+    found = conn.exec_driver_sql(
+        f"SELECT json_group_array(json_array({selected})) FROM {stage} AS s CROSS JOIN {table.name} AS t WHERE {on}"
+    ).scalar_one()
+    return pd.DataFrame(json.loads(found), columns=columns)
 
 
 def _stored_versions_staged(conn: Connection, table: Table, keys: list[str], stage: str) -> pd.DataFrame:
@@ -217,20 +199,22 @@ def _on_conflict(table: Table, keys: list[str], columns: list[str]) -> str:
     return f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates} WHERE excluded.version > {table.name}.version"
 
 
-def _upsert(conn: Connection, table: Table, keys: list[str], columns: list[str], rows: pd.DataFrame) -> None:
-    """SQLite: insert or replace ``rows``; a stored newer version is never overwritten (the ``WHERE``)."""
-    if rows.empty:
-        return
-    # the tuples are made as the driver takes them, never held all at once
-    tuples = zip(*prepared_columns(rows, table, columns, False), strict=True)
+def _upsert_from_stage(
+    conn: Connection, table: Table, keys: list[str], columns: list[str], stage: str, skipped: pd.Series
+) -> None:
+    """SQLite: insert or replace the staged rows but the ``skipped`` lines; the ``WHERE`` of the
+    upsert never lets an older version overwrite a stored newer one."""
     column_list = ", ".join(columns)
-    conflict = _on_conflict(table, keys, columns)
-    placeholders = ", ".join("?" for _ in columns)
-    cursor = conn.connection.driver_connection.cursor()
-    try:
-        cursor.executemany(f"INSERT INTO {table.name} ({column_list}) VALUES ({placeholders}) {conflict}", tuples)
-    finally:
-        cursor.close()
+    where = "true"  # SQLite needs a WHERE between a SELECT and ON CONFLICT
+    parameters: tuple = ()
+    if len(skipped):
+        where = "_line NOT IN (SELECT value FROM json_each(?))"
+        parameters = (json.dumps(skipped.astype(int).tolist()),)
+    conn.exec_driver_sql(
+        f"INSERT INTO {table.name} ({column_list}) SELECT {column_list} FROM {stage} WHERE {where} "
+        f"{_on_conflict(table, keys, columns)}",
+        parameters,
+    )
 
 
 def _record_item_history(conn: Connection, rows: pd.DataFrame) -> None:

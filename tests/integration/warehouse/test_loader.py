@@ -73,6 +73,21 @@ def test_highest_version_wins_and_every_record_is_counted(warehouse_engine: Engi
     assert stored(warehouse_engine)["113204814660000004"] == (1, "甲")
 
 
+def test_two_loads_in_one_transaction_both_follow_the_version_rules(warehouse_engine: Engine) -> None:
+    # on SQLite the second one is staged through the connection (warehouse/scratch.py)
+    with warehouse_engine.begin() as conn:
+        first = upsert_records(conn, "department", frame(department(1, 1), department(2, 1)), 1)
+        second = upsert_records(
+            conn, "department", frame(department(1, 2, "新名称"), department(2, 1), department(3, 1)), 2
+        )
+    assert (first.loaded, second.loaded, second.duplicate) == (2, 2, 1)
+    assert stored(warehouse_engine) == {
+        "113204814660000001": (2, "新名称"),
+        "113204814660000002": (1, "溧阳市测试局"),
+        "113204814660000003": (1, "溧阳市测试局"),
+    }
+
+
 def _pending_departments(engine: Engine) -> int:
     with engine.connect() as conn:
         return packages.pending_counts(conn)["department"]

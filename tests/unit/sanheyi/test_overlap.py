@@ -86,6 +86,31 @@ def test_a_batch_of_another_entity_is_prepared_only_after_the_one_before_is_stor
     assert recorder.events.index("commit c1") < recorder.events.index("prepare s1")
 
 
+def test_a_batch_that_may_not_be_read_past_is_stored_before_the_next_one_is_read():
+    recorder = Recorder()
+    read: list[str] = []
+
+    def batches():
+        for batch in ["p1", "p2", "c1", "c2"]:
+            read.append(batch)
+            recorder.log(f"read {batch}")
+            yield batch
+
+    reports = list(
+        store_in_order(
+            batches(),
+            recorder.prepare,
+            recorder.commit,
+            beside=same_entity,
+            redo=lambda r: False,
+            read_past=lambda batch: not batch.startswith("p"),  # pages of an interface
+        )
+    )
+    assert [batch for batch, _ in reports] == ["p1", "p2", "c1", "c2"]
+    assert recorder.events.index("commit p1") < recorder.events.index("read p2")
+    assert recorder.events.index("commit p2") < recorder.events.index("read c1")
+
+
 def test_after_a_held_batch_the_next_one_is_prepared_again():
     recorder = Recorder(held=frozenset({"c1"}))
     run(recorder, ["c1", "c2"])
