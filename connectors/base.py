@@ -85,6 +85,7 @@ class RecordBatch:
     unparsed: list[UnparsedLine] = field(default_factory=list)
     next_cursor: Cursor | None = None
     file_path: Path | None = None
+    file_sha256: str | None = None  # of the whole file, for every batch of a file
     is_last_of_file: bool = True
 
     @property

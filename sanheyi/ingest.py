@@ -9,13 +9,11 @@ recognised by its SHA-256 and only archived on the next run.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import Connection, Engine, delete, insert, select
@@ -174,24 +172,6 @@ def _read(engine: Engine, source: Source) -> Iterator[RecordBatch]:
     yield from source.connector.read(cursor)
 
 
-_SHA_CACHE: dict[tuple[str, int, int], str] = {}
-
-
-def _file_sha256(path: Path) -> str:
-    """SHA-256 of a file, computed once per file even when it is read in many batches."""
-    stat = path.stat()
-    key = (str(path), stat.st_size, stat.st_mtime_ns)
-    if key in _SHA_CACHE:
-        return _SHA_CACHE[key]
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    _SHA_CACHE.clear()  # only the file being read is worth remembering
-    _SHA_CACHE[key] = digest.hexdigest()
-    return _SHA_CACHE[key]
-
-
 def store_batch(
     engine: Engine,
     settings: Settings,
@@ -231,7 +211,7 @@ def prepare_batch(
     """
     system = batch.source_system
     file_path = batch.file_path
-    file_sha = _file_sha256(file_path) if file_path is not None else None
+    file_sha = batch.file_sha256
     if file_path is not None and file_sha is not None:
         with engine.connect() as conn:
             if file_already_loaded(conn, system, file_path.name, file_sha):
