@@ -91,10 +91,16 @@ def upsert_records(conn: Connection, entity: str, frame: pd.DataFrame, batch_id:
         stored = _stored_versions_staged(conn, table, keys, key_stage)
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {key_stage}")
     else:
-        # SQLite: the whole batch is staged at once (warehouse/scratch.py); the lookup and the
-        # upsert are then one statement each.
+        # SQLite: the whole batch is staged at once (warehouse/scratch.py). Keys not stored yet go in
+        # first, in one statement that probes each key once; only if some key was stored before are
+        # the stored versions looked up, and the newer records upserted (below).
         stage = stage_arrow(conn, f"stg_{table.name}", arrow_table(candidates, table, [*columns, "_line"]))
-        stored = _stored_versions_in_stage(conn, table, keys, stage)
+        inserted = _insert_new_keys_from_stage(conn, table, columns, stage)
+        stored = (
+            _stored_versions_in_stage(conn, table, keys, stage, batch_id)
+            if inserted < len(candidates)
+            else pd.DataFrame(columns=[*keys, "version_stored", "payload_sha256_stored"])
+        )
     loaded_rows = candidates
     new_key = pd.Series(True, index=candidates.index)  # not stored when looked up
     if not stored.empty:
@@ -115,9 +121,8 @@ def upsert_records(conn: Connection, entity: str, frame: pd.DataFrame, batch_id:
 
     if postgres:
         _load_postgres(conn, table, keys, columns, loaded_rows, new_key.to_numpy(dtype=bool))
-    elif len(loaded_rows):
-        skipped = candidates["_line"][~candidates["_line"].isin(loaded_rows["_line"])]
-        _upsert_from_stage(conn, table, keys, columns, stage, skipped)
+    elif not new_key.all():
+        _upsert_from_stage(conn, table, keys, columns, stage, loaded_rows["_line"][~new_key.to_numpy()])
     if entity == "power_item" and not loaded_rows.empty:
         _record_item_history(conn, loaded_rows)
     return UpsertResult(len(loaded_rows), duplicate, stale, conflicts, loaded_rows)
@@ -156,21 +161,34 @@ def _load_postgres(
     conn.exec_driver_sql(f"DROP TABLE IF EXISTS {stage}")
 
 
-def _stored_versions_in_stage(conn: Connection, table: Table, keys: list[str], stage: str) -> pd.DataFrame:
-    """SQLite: version and content hash of the stored records that share a key with the staged batch.
+def _insert_new_keys_from_stage(conn: Connection, table: Table, columns: list[str], stage: str) -> int:
+    """SQLite: insert the staged records whose key is not stored; returns how many went in."""
+    column_list = ", ".join(columns)
+    # SQLite needs a WHERE between a SELECT and ON CONFLICT
+    result = conn.exec_driver_sql(
+        f"INSERT INTO {table.name} ({column_list}) SELECT {column_list} FROM {stage} WHERE true ON CONFLICT DO NOTHING"
+    )
+    return result.rowcount
+
+
+def _stored_versions_in_stage(
+    conn: Connection, table: Table, keys: list[str], stage: str, batch_id: int
+) -> pd.DataFrame:
+    """SQLite: version and content hash of the records stored before batch ``batch_id`` that share a
+    key with the staged batch.
 
     The rows come back as one JSON array in one row: fetching row by row would give the interpreter's
     lock up and back per row, which a thread validating beside this one makes slow.
     """
     columns = [*keys, "version_stored", "payload_sha256_stored"]
-    if conn.execute(select(table.c[keys[0]]).limit(1)).first() is None:
-        return pd.DataFrame(columns=columns)  # an empty table: the first load needs no lookup
     selected = ", ".join([*(f"s.{k}" for k in keys), "t.version", "t.payload_sha256"])
     on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
     # CROSS JOIN keeps the stage as the outer loop: one probe of the primary key per staged row,
     # never a scan of the (much larger) table.
     found = conn.exec_driver_sql(
-        f"SELECT json_group_array(json_array({selected})) FROM {stage} AS s CROSS JOIN {table.name} AS t WHERE {on}"
+        f"SELECT json_group_array(json_array({selected})) FROM {stage} AS s CROSS JOIN {table.name} AS t "
+        f"WHERE {on} AND t.batch_id <> ?",
+        (batch_id,),
     ).scalar_one()
     return pd.DataFrame(json.loads(found), columns=columns)
 
@@ -200,20 +218,15 @@ def _on_conflict(table: Table, keys: list[str], columns: list[str]) -> str:
 
 
 def _upsert_from_stage(
-    conn: Connection, table: Table, keys: list[str], columns: list[str], stage: str, skipped: pd.Series
+    conn: Connection, table: Table, keys: list[str], columns: list[str], stage: str, lines: pd.Series
 ) -> None:
-    """SQLite: insert or replace the staged rows but the ``skipped`` lines; the ``WHERE`` of the
-    upsert never lets an older version overwrite a stored newer one."""
+    """SQLite: upsert the staged records of ``lines``; the ``WHERE`` of the upsert never lets an older
+    version overwrite a stored newer one."""
     column_list = ", ".join(columns)
-    where = "true"  # SQLite needs a WHERE between a SELECT and ON CONFLICT
-    parameters: tuple = ()
-    if len(skipped):
-        where = "_line NOT IN (SELECT value FROM json_each(?))"
-        parameters = (json.dumps(skipped.astype(int).tolist()),)
     conn.exec_driver_sql(
-        f"INSERT INTO {table.name} ({column_list}) SELECT {column_list} FROM {stage} WHERE {where} "
-        f"{_on_conflict(table, keys, columns)}",
-        parameters,
+        f"INSERT INTO {table.name} ({column_list}) SELECT {column_list} FROM {stage} "
+        f"WHERE _line IN (SELECT value FROM json_each(?)) {_on_conflict(table, keys, columns)}",
+        (json.dumps(lines.astype(int).tolist()),),
     )
 
 
