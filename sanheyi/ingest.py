@@ -30,9 +30,10 @@ from validators.expectations import QualityResult
 from warehouse.batches import BatchCounts, close_batch, file_already_loaded, open_batch, record_file_loaded
 from warehouse.checkpoints import background_checkpoints
 from warehouse.cursors import load_cursor, save_cursor
-from warehouse.loader import upsert_records
+from warehouse.loader import rows_to_stage, upsert_records
 from warehouse.quality_store import HoldRow
 from warehouse.quarantine_store import QuarantineRow, add_to_quarantine
+from warehouse.staging import StagedRows, batch_transaction, stage_rows
 from warehouse.tables import ops_held_step
 
 log = logging.getLogger(__name__)
@@ -200,12 +201,14 @@ class PreparedBatch:
     hold: HoldRow | None = None
     held_report: BatchReport | None = None  # held by a data quality check before: skipped
     outcome: ValidationOutcome | None = None
+    staged: StagedRows | None = None  # SQLite: the valid records, ready for the loader
 
 
 def prepare_batch(
     engine: Engine, batch: RecordBatch, references: ReferenceCache, *, scope: frozenset[str] | None
 ) -> PreparedBatch:
-    """Everything before the batch's transaction: has it been loaded or held before, and validation.
+    """Everything before the batch's transaction: has it been loaded or held before, validation,
+    and on SQLite the valid records staged for the loader (warehouse/staging.py).
 
     Reads the warehouse but writes nothing, and moves no file.
     """
@@ -238,7 +241,10 @@ def prepare_batch(
         )
         return PreparedBatch(batch, file_sha, hold=hold, held_report=report)
     outcome = validate_batch(batch, references.for_system(scope))
-    return PreparedBatch(batch, file_sha, hold=hold, outcome=outcome)
+    staged = None
+    if engine.dialect.name == "sqlite" and not outcome.valid.empty:
+        staged = stage_rows(rows_to_stage(batch.entity, outcome.valid))
+    return PreparedBatch(batch, file_sha, hold=hold, outcome=outcome, staged=staged)
 
 
 def commit_batch(
@@ -267,7 +273,7 @@ def commit_batch(
     # here, not in prepare_batch: it compares with what the batches before this one left.
     pending = quality.start_check(engine, batch, outcome, now=now, release=hold) if quality.applies(batch) else None
     try:
-        with engine.begin() as conn:
+        with batch_transaction(engine, prepared.staged) as conn:
             batch_id = open_batch(
                 conn,
                 cycle_id=cycle_id,
@@ -277,7 +283,7 @@ def commit_batch(
                 started_at=now,
                 origin_sha256=file_sha,
             )
-            counts, loaded_rows = _store_outcome(conn, batch, outcome, batch_id, now)
+            counts, loaded_rows = _store_outcome(conn, batch, outcome, batch_id, now, prepared.staged)
             verdict = pending.result() if pending is not None else None
             if verdict is not None and verdict.blocks:
                 raise _BlockedByQuality(verdict)
@@ -357,11 +363,16 @@ def _hold_for_quality(
 
 
 def _store_outcome(
-    conn: Connection, batch: RecordBatch, outcome: ValidationOutcome, batch_id: int, now: datetime
+    conn: Connection,
+    batch: RecordBatch,
+    outcome: ValidationOutcome,
+    batch_id: int,
+    now: datetime,
+    staged: StagedRows | None,
 ) -> tuple[BatchCounts, pd.DataFrame]:
     quarantine = [_quarantine_row(item) for item in outcome.quarantined]
     quarantine += [_unparsed_row(batch, line) for line in batch.unparsed]
-    result = upsert_records(conn, batch.entity, outcome.valid, batch_id)
+    result = upsert_records(conn, batch.entity, outcome.valid, batch_id, staged=staged)
     if not result.conflicts.empty:
         quarantine += _conflict_rows(batch, result.conflicts)
     held = _hold_steps(conn, batch, outcome.held, batch_id, now)

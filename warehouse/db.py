@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, create_engine, event
 
-from warehouse.scratch import enable_scratch
 from warehouse.tables import metadata
 
 
@@ -31,7 +30,6 @@ def make_engine(url: str, *, schema: str | None = None) -> Engine:
             cursor.execute("PRAGMA wal_autocheckpoint=65536")
             cursor.close()
 
-        enable_scratch(engine)
         return engine
     options = {}
     if schema:

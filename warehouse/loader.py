@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from psycopg.errors import UniqueViolation
 from sqlalchemy import Connection, Table, select
 
@@ -28,7 +29,7 @@ from warehouse.bulk import (
     frame_to_rows,
     is_postgres,
 )
-from warehouse.scratch import stage_arrow
+from warehouse.staging import StagedRows, stage_in_connection
 from warehouse.tables import ENTITY_KEYS, ENTITY_TABLES, dim_power_item_history
 
 
@@ -65,8 +66,22 @@ def _classify_within_batch(frame: pd.DataFrame, keys: list[str]) -> tuple[pd.Dat
     return ordered[is_candidate], stale, duplicate, conflicts
 
 
-def upsert_records(conn: Connection, entity: str, frame: pd.DataFrame, batch_id: int) -> UpsertResult:
-    """Load ``frame`` (validated records with ``payload``, ``payload_sha256`` and ``_line``)."""
+def rows_to_stage(entity: str, frame: pd.DataFrame) -> pa.Table:
+    """SQLite: what ``upsert_records`` reads from a stage for ``frame`` (see warehouse/staging.py)."""
+    table = ENTITY_TABLES[entity]
+    columns = [c.name for c in table.columns if c.name != "batch_id"]
+    missing = {c: None for c in columns if c not in frame.columns}
+    return arrow_table(frame.assign(**missing) if missing else frame, table, [*columns, "_line"])
+
+
+def upsert_records(
+    conn: Connection, entity: str, frame: pd.DataFrame, batch_id: int, *, staged: StagedRows | None = None
+) -> UpsertResult:
+    """Load ``frame`` (validated records with ``payload``, ``payload_sha256`` and ``_line``).
+
+    On SQLite, ``staged`` holds ``rows_to_stage(entity, frame)``, attached to ``conn``'s transaction;
+    without it the rows are staged through ``conn``.
+    """
     table = ENTITY_TABLES[entity]
     keys = list(ENTITY_KEYS[entity])
     if frame.empty:
@@ -94,8 +109,13 @@ def upsert_records(conn: Connection, entity: str, frame: pd.DataFrame, batch_id:
         # SQLite: the whole batch is staged at once (warehouse/scratch.py). Keys not stored yet go in
         # first, in one statement that probes each key once; only if some key was stored before are
         # the stored versions looked up, and the newer records upserted (below).
-        stage = stage_arrow(conn, f"stg_{table.name}", arrow_table(candidates, table, [*columns, "_line"]))
-        inserted = _insert_new_keys_from_stage(conn, table, columns, stage)
+        if staged is not None:
+            stage = staged.name
+        else:
+            stage = stage_in_connection(conn, f"stg_{table.name}", rows_to_stage(entity, frame))
+        # the stage holds every record of the frame; only the candidates are read from it
+        chosen = None if len(candidates) == len(frame) else candidates["_line"]
+        inserted = _insert_new_keys_from_stage(conn, table, columns, stage, batch_id, chosen)
         stored = (
             _stored_versions_in_stage(conn, table, keys, stage, batch_id)
             if inserted < len(candidates)
@@ -122,7 +142,8 @@ def upsert_records(conn: Connection, entity: str, frame: pd.DataFrame, batch_id:
     if postgres:
         _load_postgres(conn, table, keys, columns, loaded_rows, new_key.to_numpy(dtype=bool))
     elif not new_key.all():
-        _upsert_from_stage(conn, table, keys, columns, stage, loaded_rows["_line"][~new_key.to_numpy()])
+        replacing = loaded_rows["_line"][~new_key.to_numpy()]
+        _upsert_from_stage(conn, table, keys, columns, stage, batch_id, replacing)
     if entity == "power_item" and not loaded_rows.empty:
         _record_item_history(conn, loaded_rows)
     return UpsertResult(len(loaded_rows), duplicate, stale, conflicts, loaded_rows)
@@ -161,12 +182,23 @@ def _load_postgres(
     conn.exec_driver_sql(f"DROP TABLE IF EXISTS {stage}")
 
 
-def _insert_new_keys_from_stage(conn: Connection, table: Table, columns: list[str], stage: str) -> int:
-    """SQLite: insert the staged records whose key is not stored; returns how many went in."""
-    column_list = ", ".join(columns)
-    # SQLite needs a WHERE between a SELECT and ON CONFLICT
+def _from_stage(columns: list[str], stage: str, lines: pd.Series | None) -> tuple[str, dict]:
+    """``SELECT`` of ``columns`` from the stage (the batch id given, the ``lines`` only if given)."""
+    selected = ", ".join(":batch_id" if c == "batch_id" else c for c in columns)
+    if lines is None:
+        return f"SELECT {selected} FROM {stage} WHERE true", {}  # SQLite needs a WHERE before ON CONFLICT
+    lines_json = json.dumps(lines.astype(int).tolist())
+    return f"SELECT {selected} FROM {stage} WHERE _line IN (SELECT value FROM json_each(:lines))", {"lines": lines_json}
+
+
+def _insert_new_keys_from_stage(
+    conn: Connection, table: Table, columns: list[str], stage: str, batch_id: int, lines: pd.Series | None
+) -> int:
+    """SQLite: insert the staged records (of ``lines``) whose key is not stored; returns how many went in."""
+    select_sql, parameters = _from_stage(columns, stage, lines)
     result = conn.exec_driver_sql(
-        f"INSERT INTO {table.name} ({column_list}) SELECT {column_list} FROM {stage} WHERE true ON CONFLICT DO NOTHING"
+        f"INSERT INTO {table.name} ({', '.join(columns)}) {select_sql} ON CONFLICT DO NOTHING",
+        {"batch_id": batch_id, **parameters},
     )
     return result.rowcount
 
@@ -190,7 +222,8 @@ def _stored_versions_in_stage(
         f"WHERE {on} AND t.batch_id <> ?",
         (batch_id,),
     ).scalar_one()
-    return pd.DataFrame(json.loads(found), columns=columns)
+    # a key staged twice (an older line of the batch besides its candidate) is found twice
+    return pd.DataFrame(json.loads(found), columns=columns).drop_duplicates(keys)
 
 
 def _stored_versions_staged(conn: Connection, table: Table, keys: list[str], stage: str) -> pd.DataFrame:
@@ -218,15 +251,14 @@ def _on_conflict(table: Table, keys: list[str], columns: list[str]) -> str:
 
 
 def _upsert_from_stage(
-    conn: Connection, table: Table, keys: list[str], columns: list[str], stage: str, lines: pd.Series
+    conn: Connection, table: Table, keys: list[str], columns: list[str], stage: str, batch_id: int, lines: pd.Series
 ) -> None:
     """SQLite: upsert the staged records of ``lines``; the ``WHERE`` of the upsert never lets an older
     version overwrite a stored newer one."""
-    column_list = ", ".join(columns)
+    select_sql, parameters = _from_stage(columns, stage, lines)
     conn.exec_driver_sql(
-        f"INSERT INTO {table.name} ({column_list}) SELECT {column_list} FROM {stage} "
-        f"WHERE _line IN (SELECT value FROM json_each(?)) {_on_conflict(table, keys, columns)}",
-        (json.dumps(lines.astype(int).tolist()),),
+        f"INSERT INTO {table.name} ({', '.join(columns)}) {select_sql} {_on_conflict(table, keys, columns)}",
+        {"batch_id": batch_id, **parameters},
     )
 
 

@@ -11,7 +11,8 @@ from sqlalchemy import Engine, select
 
 from warehouse import loader, packages
 from warehouse.db import create_schema, make_engine
-from warehouse.loader import upsert_records
+from warehouse.loader import rows_to_stage, upsert_records
+from warehouse.staging import batch_transaction, stage_rows
 from warehouse.tables import dim_department, dim_power_item_history
 
 
@@ -39,8 +40,11 @@ def frame(*records: dict) -> pd.DataFrame:
 
 
 def load(engine: Engine, batch_id: int, *records: dict):
-    with engine.begin() as conn:
-        return upsert_records(conn, "department", frame(*records), batch_id)
+    """As the ingest loads: on SQLite through a staging file (without it, see the two-loads test)."""
+    rows = frame(*records)
+    staged = stage_rows(rows_to_stage("department", rows)) if engine.dialect.name == "sqlite" else None
+    with batch_transaction(engine, staged) as conn:
+        return upsert_records(conn, "department", rows, batch_id, staged=staged)
 
 
 def stored(engine: Engine) -> dict[str, tuple[int, str]]:
@@ -74,7 +78,7 @@ def test_highest_version_wins_and_every_record_is_counted(warehouse_engine: Engi
 
 
 def test_two_loads_in_one_transaction_both_follow_the_version_rules(warehouse_engine: Engine) -> None:
-    # on SQLite the second one is staged through the connection (warehouse/scratch.py)
+    # on SQLite both are staged through the connection, as callers other than the ingest load
     with warehouse_engine.begin() as conn:
         first = upsert_records(conn, "department", frame(department(1, 1), department(2, 1)), 1)
         second = upsert_records(
