@@ -123,12 +123,14 @@ def _ingest_source(
     while True:
         try:
             for batch, report in _stored(engine, settings, _read(engine, source), references, source, cycle_id, now):
+                from_interface = batch.file_path is None
+                del batch  # not kept while the next batches are read and prepared
                 if report is not None and report.status != "HELD":
                     summary.batches.append(report)
                 if report is not None and report.status != "LOADED":
                     if all(h.batch_id != report.batch_id for h in summary.held):
                         summary.held.append(report)
-                    if batch.file_path is None:
+                    if from_interface:
                         return  # an interface is not read past a held page: its cursor would pass it
             return
         except FileRejected as exc:

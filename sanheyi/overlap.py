@@ -37,6 +37,12 @@ class _Loading(Generic[B, R]):
         self.future = future
 
 
+def _reported(loading: _Loading[B, R]) -> tuple[B, R]:
+    # No local name keeps a stored batch (its frames) once it is reported: the next batches are
+    # read and prepared meanwhile, and memory holds as few batches as it can.
+    return loading.batch, loading.future.result()
+
+
 def store_in_order(
     batches: Iterable[B],
     prepare: Callable[[B], P],
@@ -59,31 +65,31 @@ def store_in_order(
             while True:
                 try:
                     if loading is not None and not read_past(loading.batch):
-                        done, loading = loading, None
-                        yield done.batch, done.future.result()
+                        yield _reported(loading)
+                        loading = None
                     batch = next(iterator, _NOTHING)
                     if batch is _NOTHING:
                         break
                     if loading is not None and not beside(loading.batch, batch):
-                        done, loading = loading, None
-                        yield done.batch, done.future.result()
+                        yield _reported(loading)
+                        loading = None
                     prepared = prepare(batch)
                 except BaseException:
                     if loading is not None:  # the batch loading meanwhile is reported first
-                        done, loading = loading, None
-                        yield done.batch, done.future.result()
+                        yield _reported(loading)
+                        loading = None
                     raise
                 if loading is not None:
-                    done, loading = loading, None
-                    report = done.future.result()
-                    yield done.batch, report
+                    report = loading.future.result()
+                    yield loading.batch, report
+                    loading = None
                     if redo(report):
                         prepared = prepare(batch)
                 # the commit sees the caller's context variables (the log context: cycle, system)
                 loading = _Loading(batch, loader.submit(contextvars.copy_context().run, commit, prepared))
             if loading is not None:
-                done, loading = loading, None
-                yield done.batch, done.future.result()
+                yield _reported(loading)
+                loading = None
         finally:
             if loading is not None:  # the caller stopped or failed: never leave a commit running
                 loading.future.exception()
