@@ -1,7 +1,7 @@
 """Validating the next batch while the current one loads, without changing what gets stored.
 
 A bulk load mostly waits without the interpreter's lock: for PostgreSQL to take in a ``COPY``, or for
-SQLite to run the staged upsert (``warehouse/scratch.py``). The next batch can be validated
+SQLite to run the staged upsert (``warehouse/staging.py``). The next batch can be validated
 meanwhile. Batches are still committed one at a time and in order, by one loader thread; only the
 preparation of batch *n + 1* (validation: reads, no writes) moves ahead, and only where it cannot
 depend on batch *n*:

@@ -1,5 +1,5 @@
-"""Bulk movement of frames into the database: COPY on PostgreSQL; on SQLite, Arrow tables staged
-through ADBC (``warehouse/scratch.py``) for the bulk path and ``executemany`` for small row sets.
+"""Bulk movement of frames into the database: COPY on PostgreSQL, ``executemany`` for small row sets
+on SQLite, and the Arrow tables that SQLite's bulk path stages (``warehouse/staging.py``).
 
 The loader stages a whole batch and lets the database do the joins and the upsert, so no Python
 object is built per record on the bulk path.

@@ -106,7 +106,7 @@ def upsert_records(
         stored = _stored_versions_staged(conn, table, keys, key_stage)
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {key_stage}")
     else:
-        # SQLite: the whole batch is staged at once (warehouse/scratch.py). Keys not stored yet go in
+        # SQLite: the whole batch is staged at once (warehouse/staging.py). Keys not stored yet go in
         # first, in one statement that probes each key once; only if some key was stored before are
         # the stored versions looked up, and the newer records upserted (below).
         if staged is not None:
