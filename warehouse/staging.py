@@ -31,6 +31,7 @@ from pathlib import Path
 
 import adbc_driver_sqlite.dbapi as adbc
 import pyarrow as pa
+from adbc_driver_manager import Error as AdbcError
 from sqlalchemy import Connection, Engine
 
 log = logging.getLogger(__name__)
@@ -56,15 +57,16 @@ class StagedRows:
 
 
 def stage_rows(table: pa.Table) -> StagedRows | None:
-    """Write ``table`` to a new staging file; ``None`` (and a warning) where no file can be written,
-    in which case the loader stages through the warehouse connection instead (slower)."""
+    """Write ``table`` to a new staging file; ``None`` (and a warning) where it cannot be written (no
+    temporary directory, a full disk), in which case the loader stages through the warehouse
+    connection instead, slower but with the same result."""
     _remove_files_of_dead_processes()
     table = pa.Table.from_arrays([_bindable(c) for c in table.columns], names=table.column_names)
     try:
         handle, name = tempfile.mkstemp(prefix=f"{_PREFIX}{os.getpid()}-", suffix=".sqlite")
         os.close(handle)
     except OSError as exc:
-        log.warning("cannot stage a batch in a file (%s); staging through the warehouse connection", exc)
+        _warn(exc)
         return None
     _live.add(name)
     staged = StagedRows(Path(name), table.num_rows)
@@ -75,10 +77,23 @@ def stage_rows(table: pa.Table) -> StagedRows | None:
                 cursor.execute("PRAGMA journal_mode=OFF")
                 cursor.execute("PRAGMA synchronous=OFF")
                 cursor.adbc_ingest(TABLE, table, mode="create")
+    except (OSError, AdbcError) as exc:
+        staged.remove()
+        _warn(exc)
+        return None
     except BaseException:
         staged.remove()
         raise
     return staged
+
+
+def _warn(exc: Exception) -> None:
+    log.warning(
+        "cannot stage a batch in %s (%s); staging through the warehouse connection instead (slower). "
+        "Free space there or point TMPDIR elsewhere.",
+        tempfile.gettempdir(),
+        exc,
+    )
 
 
 def _bindable(column: pa.ChunkedArray) -> pa.ChunkedArray:
