@@ -97,9 +97,13 @@ def upsert_records(
 
     postgres = is_postgres(conn)
     if postgres:
-        # The batch's keys go into a stage first: the version lookup is one join there.
         # JIT compiling these one-off bulk statements costs more than it saves (to the end of the batch)
         conn.exec_driver_sql("SET LOCAL jit = off")
+        if _copy_if_all_new(conn, table, columns, candidates):
+            if entity == "power_item":
+                _record_item_history(conn, candidates)
+            return UpsertResult(len(candidates), duplicate, stale, conflicts, candidates)
+        # Some key is stored: the batch's keys go into a stage, and the version lookup is one join there.
         key_stage = f"stg_{table.name}_keys"
         create_key_stage(conn, table, keys, key_stage)
         copy_frame(conn, key_stage, candidates, table, keys)
@@ -147,6 +151,22 @@ def upsert_records(
     if entity == "power_item" and not loaded_rows.empty:
         _record_item_history(conn, loaded_rows)
     return UpsertResult(len(loaded_rows), duplicate, stale, conflicts, loaded_rows)
+
+
+def _copy_if_all_new(conn: Connection, table: Table, columns: list[str], rows: pd.DataFrame) -> bool:
+    """PostgreSQL: ``COPY`` ``rows`` straight into the table if none of their keys is stored.
+
+    A bulk load's keys are mostly new, and then the copy is all there is to do: no stage of keys, no
+    look-up. If a key is stored (or another loader stores one meanwhile) the copy fails on it, is
+    rolled back to its savepoint, and the caller looks the versions up. That costs the rows copied
+    before the failing one, which in a batch of updates is usually the first.
+    """
+    try:
+        with conn.begin_nested():
+            copy_frame(conn, table.name, rows, table, columns)
+    except UniqueViolation:
+        return False
+    return True
 
 
 def _load_postgres(

@@ -92,6 +92,21 @@ def test_two_loads_in_one_transaction_both_follow_the_version_rules(warehouse_en
     }
 
 
+def test_new_keys_before_a_stored_one_are_loaded_once_beside_its_newer_version(warehouse_engine: Engine) -> None:
+    # PostgreSQL first copies the batch as if every key were new: the stored key, last, makes that
+    # copy fail after the new ones went in, and the batch is loaded the general way instead
+    load(warehouse_engine, 1, department(1, 1))
+    result = load(warehouse_engine, 2, department(5, 1), department(6, 1), department(1, 2, "新名称"))
+    assert (result.loaded, result.duplicate, result.stale, len(result.conflicts)) == (3, 0, 0, 0)
+    assert stored(warehouse_engine) == {
+        "113204814660000001": (2, "新名称"),
+        "113204814660000005": (1, "溧阳市测试局"),
+        "113204814660000006": (1, "溧阳市测试局"),
+    }
+    with warehouse_engine.connect() as conn:
+        assert set(conn.execute(select(dim_department.c.batch_id)).scalars()) == {2}
+
+
 def _pending_departments(engine: Engine) -> int:
     with engine.connect() as conn:
         return packages.pending_counts(conn)["department"]
