@@ -212,7 +212,7 @@ def prepare_batch(
     """Everything before the batch's transaction: has it been loaded or held before, validation,
     and on SQLite the valid records staged for the loader (warehouse/staging.py).
 
-    Reads the warehouse but writes nothing, and moves no file.
+    Reads the warehouse but writes nothing to it, and moves no file.
     """
     system = batch.source_system
     file_path = batch.file_path
