@@ -596,12 +596,19 @@ def _may_need_escaping(spec: FieldSpec) -> bool:
     return spec.kind == "text" or (spec.kind == "id" and spec.pattern == "\\S")
 
 
-def _payloads(entity: str, cols: dict[str, _Col], take: pa.Array) -> pa.Array:
+def _rows(arr: pa.Array | pa.ChunkedArray, take: pa.Array | None) -> pa.Array:
+    """The kept rows of ``arr`` (``take``); all of them, uncopied, where ``take`` is ``None``."""
+    if take is not None:
+        return arr.take(take)
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+
+def _payloads(entity: str, cols: dict[str, _Col], take: pa.Array | None) -> pa.Array:
     """Canonical JSON per row in one vectorised join; nulls pass as a marker replaced at the end."""
     parts: list[Any] = []
     pending = ""  # constant text waiting to be joined in front of the next value
     for i, spec in enumerate(field_specs(entity)):
-        arr = cols[spec.name].arr.take(take)
+        arr = _rows(cols[spec.name].arr, take)
         pending += ("{" if i == 0 else ",") + json.dumps(spec.name) + ":"
         if spec.json_type == "string":
             parts += [pending + '"', _json_inner(arr) if _may_need_escaping(spec) else arr]
@@ -649,8 +656,8 @@ def _typed_frame(
     lines: np.ndarray,
 ) -> pd.DataFrame:
     idx = np.flatnonzero(keep)
-    take = pa.array(idx)
     m = len(idx)
+    take = None if m == len(keep) else pa.array(idx)  # a batch without invalid records is taken whole
     data: dict[str, Any] = {}
     for spec in field_specs(entity):
         c = cols[spec.name]
@@ -661,17 +668,17 @@ def _typed_frame(
             vals[~valid] = np.datetime64("NaT")
             data[spec.name] = pd.Series(pd.DatetimeIndex(vals).tz_localize("UTC"), index=pd.RangeIndex(m))
         elif spec.json_type == "integer":
-            arr = c.arr.take(take)
+            arr = _rows(c.arr, take)
             if spec.nullable:
                 data[spec.name] = pd.Series(pd.array(arr.to_pylist(), dtype="Int64"))
             else:
                 data[spec.name] = pd.Series(arr.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64))
         elif spec.json_type == "array":
             obj = np.empty(m, dtype=object)
-            obj[:] = c.arr.take(take).to_pylist()
+            obj[:] = _rows(c.arr, take).to_pylist()
             data[spec.name] = _objects(obj)
         else:
-            arr = c.arr.take(take)
+            arr = _rows(c.arr, take)
             if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
                 data[spec.name] = pd.Series(pd.arrays.ArrowExtensionArray(arr))
             else:
