@@ -39,14 +39,12 @@ def _column_kinds(table: Table) -> dict[str, str]:
     return kinds
 
 
-def _instant_text(series: pd.Series, postgres: bool) -> np.ndarray:
+def _instant_text(series: pd.Series, postgres: bool) -> pa.Array:
     """UTC instants as text (``YYYY-MM-DD HH:MM:SS.ffffff``, ``+00:00`` on PostgreSQL), cast in Arrow."""
     values = series if isinstance(series.dtype, pd.DatetimeTZDtype) else pd.to_datetime(series, utc=True)
     arr = pa.array(values.dt.tz_convert("UTC"))
     text = pc.cast(pc.cast(arr, pa.timestamp("us"), safe=False), pa.string())
-    if postgres:
-        text = pc.binary_join_element_wise(text, "+00:00", "")
-    return text.to_numpy(zero_copy_only=False)
+    return pc.binary_join_element_wise(text, "+00:00", "") if postgres else text
 
 
 def _plain_column(series: pd.Series) -> np.ndarray:
@@ -62,7 +60,7 @@ def prepared_columns(frame: pd.DataFrame, table: Table, columns: Sequence[str], 
         series = frame[name]
         kind = kinds[name]
         if kind == "instant":
-            prepared.append(_instant_text(series, postgres))
+            prepared.append(_instant_text(series, postgres).to_numpy(zero_copy_only=False))
             continue
         if kind == "json":
             series = series.map(lambda v: None if v is None else json.dumps(v, ensure_ascii=False))
@@ -97,9 +95,7 @@ def create_key_stage(conn: Connection, table: Table, keys: Sequence[str], name: 
 
 def _arrow_column(series: pd.Series, kind: str, postgres: bool) -> pa.Array:
     if kind == "instant":
-        values = series if isinstance(series.dtype, pd.DatetimeTZDtype) else pd.to_datetime(series, utc=True)
-        text = pc.cast(pc.cast(pa.array(values.dt.tz_convert("UTC")), pa.timestamp("us"), safe=False), pa.string())
-        return pc.binary_join_element_wise(text, "+00:00", "") if postgres else text
+        return _instant_text(series, postgres)
     if kind == "json":
         return pa.array([None if v is None else json.dumps(v, ensure_ascii=False) for v in series], pa.string())
     if kind == "date":

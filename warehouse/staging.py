@@ -46,9 +46,8 @@ _swept = False
 class StagedRows:
     """An Arrow table written to a SQLite file of its own, readable as ``stage.rows`` once attached."""
 
-    def __init__(self, path: Path, rows: int) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
-        self.rows = rows
         self.name = f"{SCHEMA}.{TABLE}"
         self._finalizer = weakref.finalize(self, _remove, str(path))
 
@@ -69,7 +68,7 @@ def stage_rows(table: pa.Table) -> StagedRows | None:
         _warn(exc)
         return None
     _live.add(name)
-    staged = StagedRows(Path(name), table.num_rows)
+    staged = StagedRows(Path(name))
     try:
         with adbc.connect(name, autocommit=True) as conn:
             with conn.cursor() as cursor:
