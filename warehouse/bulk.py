@@ -7,7 +7,6 @@ object is built per record on the bulk path.
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -16,8 +15,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
-from sqlalchemy import Connection, Table
+from pgpq import ArrowToPostgresBinaryEncoder
+from sqlalchemy import BigInteger, Boolean, Column, Connection, Date, DateTime, Integer, Numeric, Table, TypeDecorator
 
 
 def is_postgres(conn: Connection) -> bool:
@@ -116,24 +115,63 @@ def arrow_table(frame: pd.DataFrame, table: Table, columns: Sequence[str], *, po
     return pa.Table.from_arrays(arrays, names=list(columns))
 
 
-def copy_frame(conn: Connection, target: str, frame: pd.DataFrame, table: Table, columns: Sequence[str]) -> None:
-    """PostgreSQL: ``COPY`` ``columns`` of ``frame`` into ``target`` as CSV written by Arrow (no row objects).
+def _postgres_type(column: Column) -> pa.DataType | None:
+    """The Arrow type whose binary ``COPY`` encoding is the column's own PostgreSQL type, or ``None``
+    for a text-like column (text, varchar, json), which ``COPY`` takes as UTF-8 bytes."""
+    column_type = column.type
+    if isinstance(column_type, TypeDecorator):
+        column_type = column_type.impl
+    if isinstance(column_type, DateTime):
+        return pa.timestamp("us", tz="UTC")
+    if isinstance(column_type, BigInteger):
+        return pa.int64()
+    if isinstance(column_type, Integer):
+        return pa.int32()
+    if isinstance(column_type, Numeric):
+        return pa.decimal128(column_type.precision, column_type.scale)
+    if isinstance(column_type, Date):
+        return pa.date32()
+    if isinstance(column_type, Boolean):
+        return pa.bool_()
+    return None
 
-    Arrow quotes every string and writes a null as an empty unquoted field, which is exactly how
-    ``COPY … CSV`` tells ``NULL`` from an empty string.
+
+def postgres_binary_table(frame: pd.DataFrame, table: Table, columns: Sequence[str]) -> pa.Table:
+    """``columns`` of ``frame`` as an Arrow table typed exactly as ``table``'s PostgreSQL columns
+    (``int4`` as int32, ``numeric(15,2)`` as decimal128(15, 2), instants as UTC microseconds), which
+    is what binary ``COPY`` needs: the server reads each value with the column's own receive function."""
+    kinds = _column_kinds(table)
+    arrays = []
+    for name in columns:
+        series = frame[name]
+        target = _postgres_type(table.columns[name])
+        if kinds[name] == "instant":
+            values = series if isinstance(series.dtype, pd.DatetimeTZDtype) else pd.to_datetime(series, utc=True)
+            arrays.append(pc.cast(pa.array(values.dt.tz_convert("UTC")), target, safe=False))
+            continue
+        array = _arrow_column(series, kinds[name], postgres=True)
+        arrays.append(array if target is None else pc.cast(array, target))
+    return pa.Table.from_arrays(arrays, names=list(columns))
+
+
+def copy_frame(conn: Connection, target: str, frame: pd.DataFrame, table: Table, columns: Sequence[str]) -> None:
+    """PostgreSQL: ``COPY`` ``columns`` of ``frame`` into ``target`` in the binary format (no row objects).
+
+    The binary format spares the server parsing text for every number and instant: a third less of
+    its time per row than ``COPY … CSV`` (``docs/performance.md``). ``pgpq`` encodes the Arrow
+    columns in native code.
     """
     if frame.empty:
         return
-    sink = io.BytesIO()
-    pa_csv.write_csv(
-        arrow_table(frame, table, columns, postgres=True),
-        sink,
-        write_options=pa_csv.WriteOptions(include_header=False, quoting_style="needed"),
-    )
+    typed = postgres_binary_table(frame, table, columns)
+    encoder = ArrowToPostgresBinaryEncoder(typed.schema)
     dbapi = conn.connection.driver_connection
     with dbapi.cursor() as cursor:
-        with cursor.copy(f"COPY {target} ({', '.join(columns)}) FROM STDIN (FORMAT csv)") as copy:
-            copy.write(sink.getbuffer())
+        with cursor.copy(f"COPY {target} ({', '.join(columns)}) FROM STDIN (FORMAT binary)") as copy:
+            copy.write(encoder.write_header())
+            for batch in typed.to_batches():
+                copy.write(encoder.write_batch(batch))
+            copy.write(encoder.finish())
 
 
 def copy_rows(conn: Connection, target: str, columns: Sequence[str], rows: list[tuple]) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC
+from decimal import Decimal
 
 import pandas as pd
 import pytest
@@ -13,7 +15,7 @@ from warehouse import loader, packages
 from warehouse.db import create_schema, make_engine
 from warehouse.loader import rows_to_stage, upsert_records
 from warehouse.staging import batch_transaction, stage_rows
-from warehouse.tables import dim_department, dim_power_item_history
+from warehouse.tables import dim_department, dim_power_item, dim_power_item_history
 
 
 def department(code: int, version: int, name: str = "溧阳市测试局") -> dict:
@@ -176,6 +178,46 @@ def test_power_item_versions_are_kept_as_history(warehouse_engine: Engine) -> No
             )
         ).all()
     assert history == [(1, "A"), (2, "T")]
+
+
+def test_every_kind_of_value_reads_back_as_validated(warehouse_engine: Engine) -> None:
+    """Money to the fen, a missing amount and a missing limit as NULL, the flow as JSON, text with
+    quotes, commas and a line break, and an instant to the microsecond (on PostgreSQL these travel in
+    binary ``COPY``, each in the column's own type)."""
+    updated_at = pd.Timestamp("2026-03-01T09:00:00.123456+08:00")
+    record = {
+        "power_code": "CF3204810010001000",
+        "name": '对"无证经营"的处罚，\n含罚款',
+        "power_type": "CF",
+        "dept_code": "11320481466000002C",
+        "legal_basis": "《行政处罚法》第二十八条",
+        "legal_limit": None,
+        "promised_limit": 15,
+        "time_unit": "WD",
+        "fee": "12.50",
+        "penalty_min": "200",
+        "penalty_max": None,
+        "flow": ["SL", "DC", "JD", "SD"],
+        "state": "A",
+        "source_system": "UNIFIED",
+        "version": 7,
+        "updated_at": updated_at.tz_convert("UTC"),
+        "payload": "{}",
+        "payload_sha256": "0" * 64,
+    }
+    with warehouse_engine.begin() as conn:
+        upsert_records(conn, "power_item", frame(record), 42)
+    with warehouse_engine.connect() as conn:
+        row = conn.execute(select(dim_power_item)).one()._asdict()
+    assert row == {
+        **record,
+        "legal_limit": None,
+        "fee": Decimal("12.50"),
+        "penalty_min": Decimal("200.00"),
+        "penalty_max": None,
+        "updated_at": updated_at.to_pydatetime().astimezone(UTC),
+        "batch_id": 42,
+    }
 
 
 def test_postgres_new_keys_stored_meanwhile_by_another_loader_still_follow_the_version_rules(
