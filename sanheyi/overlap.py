@@ -74,6 +74,8 @@ def store_in_order(
                         yield _reported(loading)
                         loading = None
                     prepared = prepare(batch)
+                except GeneratorExit:  # the caller stopped at one of the reports above: yield nothing more
+                    raise
                 except BaseException:
                     if loading is not None:  # the batch loading meanwhile is reported first
                         yield _reported(loading)

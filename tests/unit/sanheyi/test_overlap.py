@@ -128,6 +128,25 @@ def test_a_caller_stopping_after_a_report_leaves_the_batch_prepared_meanwhile_un
     assert "commit c2" not in recorder.events
 
 
+def test_a_caller_stopping_at_a_batch_not_read_past_closes_cleanly():
+    """As the ingest stops at a held interface page: the generator ends, nothing more is read or committed."""
+    recorder = Recorder()
+    read: list[str] = []
+
+    def pages():
+        for page in ["p1", "p2"]:
+            read.append(page)
+            yield page
+
+    stored = store_in_order(
+        pages(), recorder.prepare, recorder.commit, beside=same_entity, redo=lambda r: False, read_past=lambda b: False
+    )
+    assert next(stored) == ("p1", "LOADED")
+    stored.close()  # raised "generator ignored GeneratorExit" when the stop was caught as a failure
+    assert read == ["p1"]
+    assert "commit p2" not in recorder.events
+
+
 def test_a_reading_error_comes_after_the_report_of_the_batch_loading_meanwhile():
     recorder = Recorder()
 
