@@ -577,9 +577,6 @@ def _complaint_rules(
 # --- output -------------------------------------------------------------------------------------
 
 
-_NULL_MARK = "\x00N\x00"  # a null string inside the join; raw NUL never survives escaping
-
-
 def _json_inner(arr: pa.Array) -> pa.Array:
     """Strings escaped for the inside of JSON quotes, as ``json.dumps(ensure_ascii=False)`` does."""
     needs = _np_bool(pc.match_substring_regex(arr, '["\\\\\\x00-\\x1f]'))
@@ -604,15 +601,20 @@ def _rows(arr: pa.Array | pa.ChunkedArray, take: pa.Array | None) -> pa.Array:
 
 
 def _payloads(entity: str, cols: dict[str, _Col], take: pa.Array | None) -> pa.Array:
-    """Canonical JSON per row in one vectorised join; nulls pass as a marker replaced at the end."""
+    """Canonical JSON per row in one vectorised join of every field's JSON text."""
     parts: list[Any] = []
     pending = ""  # constant text waiting to be joined in front of the next value
     for i, spec in enumerate(field_specs(entity)):
         arr = _rows(cols[spec.name].arr, take)
         pending += ("{" if i == 0 else ",") + json.dumps(spec.name) + ":"
         if spec.json_type == "string":
-            parts += [pending + '"', _json_inner(arr) if _may_need_escaping(spec) else arr]
-            pending = '"'
+            inner = _json_inner(arr) if _may_need_escaping(spec) else arr
+            if arr.null_count:  # quoted where present, a bare null where not: only this column is rewritten
+                parts += [pending, pc.binary_join_element_wise('"', inner, '"', "").fill_null("null")]
+                pending = ""
+            else:
+                parts += [pending + '"', inner]
+                pending = '"'
         elif spec.json_type == "integer":
             parts += [pending, pc.cast(arr, pa.string()).fill_null("null")]
             pending = ""
@@ -629,8 +631,10 @@ def _payloads(entity: str, cols: dict[str, _Col], take: pa.Array | None) -> pa.A
             ]
             pending = ""
     parts.append(pending + "}")
-    joined = pc.binary_join_element_wise(*parts, "", null_handling="replace", null_replacement=_NULL_MARK)
-    return pc.replace_substring(joined, '"' + _NULL_MARK + '"', "null")
+    joined = pc.binary_join_element_wise(*parts, "")
+    if joined.null_count:  # every part is filled above: a null here is a defect, never a payload to store
+        raise RuntimeError(f"{entity}: {joined.null_count} canonical payloads came out null")
+    return joined
 
 
 def _sha256_hex(arr: pa.Array) -> np.ndarray:
