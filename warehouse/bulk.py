@@ -169,7 +169,8 @@ def copy_frame(conn: Connection, target: str, frame: pd.DataFrame, table: Table,
     with dbapi.cursor() as cursor:
         with cursor.copy(f"COPY {target} ({', '.join(columns)}) FROM STDIN (FORMAT binary)") as copy:
             copy.write(encoder.write_header())
-            for batch in typed.to_batches():
+            # in slices: the server inserts one while the next is encoded, not only after the whole batch
+            for batch in typed.to_batches(max_chunksize=8192):
                 copy.write(encoder.write_batch(batch))
             copy.write(encoder.finish())
 
