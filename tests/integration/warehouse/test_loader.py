@@ -180,6 +180,15 @@ def test_power_item_versions_are_kept_as_history(warehouse_engine: Engine) -> No
     assert history == [(1, "A"), (2, "T")]
 
 
+def test_a_batch_larger_than_one_copy_slice_loads_every_record(warehouse_engine: Engine) -> None:
+    records = [department(code, 1, f"部门{code}") for code in range(1, 20_001)]  # PostgreSQL sends 8,192 per slice
+    result = load(warehouse_engine, 1, *records)
+    assert result.loaded == 20_000
+    got = stored(warehouse_engine)
+    assert len(got) == 20_000
+    assert got[records[-1]["dept_code"]] == (1, "部门20000")
+
+
 def test_every_kind_of_value_reads_back_as_validated(warehouse_engine: Engine) -> None:
     """Money to the fen, a missing amount and a missing limit as NULL, the flow as JSON, text with
     quotes, commas and a line break, and an instant to the microsecond (on PostgreSQL these travel in
