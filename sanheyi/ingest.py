@@ -204,13 +204,15 @@ class PreparedBatch:
     held_report: BatchReport | None = None  # held by a data quality check before: skipped
     outcome: ValidationOutcome | None = None
     staged: StagedRows | None = None  # SQLite: the valid records, ready for the loader
+    suite_frame: pd.DataFrame | None = None  # what the data quality suite reads, if the batch is checked
 
 
 def prepare_batch(
     engine: Engine, batch: RecordBatch, references: ReferenceCache, *, scope: frozenset[str] | None
 ) -> PreparedBatch:
-    """Everything before the batch's transaction: has it been loaded or held before, validation,
-    and on SQLite the valid records staged for the loader (warehouse/staging.py).
+    """Everything before the batch's transaction: has it been loaded or held before, validation, what
+    the data quality suite reads, and on SQLite the valid records staged for the loader
+    (warehouse/staging.py).
 
     Reads the warehouse but writes nothing to it, and moves no file.
     """
@@ -246,7 +248,8 @@ def prepare_batch(
     staged = None
     if engine.dialect.name == "sqlite" and not outcome.valid.empty:
         staged = stage_rows(rows_to_stage(batch.entity, outcome.valid))
-    return PreparedBatch(batch, file_sha, hold=hold, outcome=outcome, staged=staged)
+    suite_frame = quality.suite_frame(batch, outcome) if quality.applies(batch) else None
+    return PreparedBatch(batch, file_sha, hold=hold, outcome=outcome, staged=staged, suite_frame=suite_frame)
 
 
 def commit_batch(
@@ -273,7 +276,11 @@ def commit_batch(
     # The data quality suite runs in its worker process while the batch loads; the transaction
     # commits only once the verdict lets it (a blocking check rolls the whole batch back). It starts
     # here, not in prepare_batch: it compares with what the batches before this one left.
-    pending = quality.start_check(engine, batch, outcome, now=now, release=hold) if quality.applies(batch) else None
+    pending = (
+        quality.start_check(engine, batch, outcome, now=now, release=hold, frame=prepared.suite_frame)
+        if quality.applies(batch)
+        else None
+    )
     try:
         with batch_transaction(engine, prepared.staged) as conn:
             batch_id = open_batch(

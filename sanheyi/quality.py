@@ -14,13 +14,14 @@ import logging
 from datetime import datetime
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import Connection, Engine
 
 from connectors.base import RecordBatch
 from sanheyi.settings import Settings
 from validators import ValidationOutcome
 from validators.expectations import BLOCK, BatchHistory, QualityResult, Thresholds
-from validators.expectations.run import prepare_check
+from validators.expectations.run import prepare_check, quality_frame
 from validators.expectations.worker import PendingCheck
 from validators.expectations.worker import start_check as start_suite
 from warehouse.batches import BatchCounts, close_batch, open_batch
@@ -115,10 +116,23 @@ class PendingVerdict:
         return result
 
 
+def suite_frame(batch: RecordBatch, outcome: ValidationOutcome) -> pd.DataFrame:
+    """What the suite reads of one validated batch; built while the batch is prepared, since it
+    depends on the batch alone (the loader thread then only reads the history and starts the run)."""
+    return quality_frame(outcome, len(batch.unparsed))
+
+
 def start_check(
-    engine: Engine, batch: RecordBatch, outcome: ValidationOutcome, *, now: datetime, release: HoldRow | None
+    engine: Engine,
+    batch: RecordBatch,
+    outcome: ValidationOutcome,
+    *,
+    now: datetime,
+    release: HoldRow | None,
+    frame: pd.DataFrame | None = None,
 ) -> PendingVerdict:
-    """Start the suite on one validated batch, against the history committed so far."""
+    """Start the suite on one validated batch (``frame``: its :func:`suite_frame`, if built ahead),
+    against the history committed so far."""
     with engine.connect() as conn:
         past = history(conn, batch.source_system, batch.entity)
     prepared = prepare_check(
@@ -129,6 +143,7 @@ def start_check(
         whole_origin=whole_origin(batch),
         released=release is not None,
         thresholds=THRESHOLDS,
+        frame=frame,
     )
     return PendingVerdict(batch, start_suite(prepared))
 

@@ -297,11 +297,17 @@ def prepare_check(
     whole_origin: bool = False,
     released: bool = False,
     thresholds: Thresholds | None = None,
+    frame: pd.DataFrame | None = None,
 ) -> PreparedCheck:
-    """The suite's frame and parameters for one validated batch (see :func:`check_batch`)."""
+    """The suite's frame and parameters for one validated batch (see :func:`check_batch`).
+
+    ``frame``: ``quality_frame(outcome, unparsed)``, when the caller built it ahead (it depends on the
+    batch alone; the history, read here, depends on what was committed before).
+    """
     limits = thresholds or Thresholds()
     entity = outcome.entity
-    frame = quality_frame(outcome, unparsed)
+    if frame is None:
+        frame = quality_frame(outcome, unparsed)
     params, skipped, expected = _parameters(
         SUITES[entity], frame, history, now=now, whole_origin=whole_origin, limits=limits
     )
