@@ -105,6 +105,10 @@ def quality_frame(outcome: ValidationOutcome, unparsed: int = 0) -> pd.DataFrame
         base[column] = values
     for column in DRIFT_COLUMNS[entity]:
         base[column] = base[column].astype(object).where(base[column].notna(), None)
+    # Categories, not Python objects: the suite's null and set checks then work on integer codes, and
+    # the frame travels to the worker process as codes rather than one pickled object per value.
+    for column in (OUTCOME_COLUMN, *DRIFT_COLUMNS[entity], *NULL_WATCH_COLUMNS[entity]):
+        base[column] = base[column].astype("category")
     base["updated_at"] = pd.to_datetime(base["updated_at"], utc=True)
     return base
 
