@@ -75,6 +75,9 @@ def stage_rows(table: pa.Table) -> StagedRows | None:
                 # a staging file lives for one transaction: it needs no journal and no sync
                 cursor.execute("PRAGMA journal_mode=OFF")
                 cursor.execute("PRAGMA synchronous=OFF")
+                # Large pages: written once, in order, and read once, in order, so a sixteenth of the
+                # reads and writes (each a system call) of SQLite's default 4 KiB page.
+                cursor.execute("PRAGMA page_size=65536")
                 cursor.adbc_ingest(TABLE, table, mode="create")
     except (OSError, AdbcError) as exc:
         staged.remove()
