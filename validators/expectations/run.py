@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from schemas.standard import ENTITIES, KEY_FIELDS
 from validators.expectations.model import (
@@ -38,6 +40,7 @@ from validators.expectations.suites import (
     NOT_QUARANTINED,
     NULL_WATCH_COLUMNS,
     OUTCOME_COLUMN,
+    OUTCOMES,
     SUITES,
     build_suite,
     frame_columns,
@@ -85,32 +88,46 @@ def _context() -> tuple[Any, dict[str, Any]]:
 def quality_frame(outcome: ValidationOutcome, unparsed: int = 0) -> pd.DataFrame:
     """One row per received record: its outcome and the suite's columns (typed values of valid and
     held records; nothing for quarantined ones, whose values cannot be trusted). Watched optional
-    fields are reduced to "filled or not", so no free text reaches the suite."""
+    fields are reduced to "filled or not", so no free text reaches the suite.
+
+    The outcome, drift and null-watch columns are categories, not Python objects: the suite's null
+    and set checks then work on integer codes, and the frame travels to the worker process as codes.
+    """
     entity = outcome.entity
     columns = list(frame_columns(entity))
-    parts = []
-    for frame, label in ((outcome.valid, "valid"), (outcome.held, "held")):
+    parts, outcome_codes = [], []
+    for code, frame in enumerate((outcome.valid, outcome.held)):
         if frame is not None and len(frame) and all(c in frame.columns for c in columns):
-            part = frame[columns].reset_index(drop=True)
-            part[OUTCOME_COLUMN] = label
-            parts.append(part)
-    base = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[*columns, OUTCOME_COLUMN])
+            parts.append(frame[columns].reset_index(drop=True))
+            outcome_codes.append(np.full(len(frame), code, dtype=np.int8))
+    base = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
     total = len(base) + len(outcome.quarantined) + unparsed
     base = base.reindex(pd.RangeIndex(total))
-    base[OUTCOME_COLUMN] = base[OUTCOME_COLUMN].astype(object).where(base[OUTCOME_COLUMN].notna(), "quarantined")
+    codes = np.full(total, OUTCOMES.index("quarantined"), dtype=np.int8)
+    if outcome_codes:
+        known = np.concatenate(outcome_codes)
+        codes[: len(known)] = known
+    base[OUTCOME_COLUMN] = pd.Categorical.from_codes(codes, categories=list(OUTCOMES))
     for column in NULL_WATCH_COLUMNS[entity]:
         filled = base[column].notna().to_numpy()
-        values = np.full(total, None, dtype=object)
-        values[filled] = True
-        base[column] = values
+        base[column] = pd.Categorical.from_codes(np.where(filled, 0, -1), categories=[True])
     for column in DRIFT_COLUMNS[entity]:
-        base[column] = base[column].astype(object).where(base[column].notna(), None)
-    # Categories, not Python objects: the suite's null and set checks then work on integer codes, and
-    # the frame travels to the worker process as codes rather than one pickled object per value.
-    for column in (OUTCOME_COLUMN, *DRIFT_COLUMNS[entity], *NULL_WATCH_COLUMNS[entity]):
-        base[column] = base[column].astype("category")
+        base[column] = _categories(base[column])
     base["updated_at"] = pd.to_datetime(base["updated_at"], utc=True)
     return base
+
+
+def _categories(series: pd.Series) -> pd.Categorical:
+    """``series`` as a categorical, nulls missing; Arrow strings are encoded without a Python object
+    per value."""
+    if isinstance(series.dtype, pd.ArrowDtype):
+        values = pa.array(series.array)
+        if isinstance(values, pa.ChunkedArray):
+            values = values.combine_chunks()
+        encoded = pc.dictionary_encode(values)
+        codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+        return pd.Categorical.from_codes(codes, categories=encoded.dictionary.to_pylist())
+    return pd.Categorical(series.astype(object).where(series.notna(), None))
 
 
 def _mean(values: tuple[float, ...] | tuple[int, ...]) -> float:

@@ -37,6 +37,7 @@ TRANSACTIONAL = ("case", "case_step", "complaint")
 
 OUTCOME_COLUMN = "_outcome"  # valid / held / quarantined, one row per received record
 NOT_QUARANTINED = ("valid", "held")
+OUTCOMES = (*NOT_QUARANTINED, "quarantined")
 
 
 def suite_specs(entity: str) -> tuple[CheckSpec, ...]:
