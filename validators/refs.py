@@ -137,11 +137,19 @@ class CaseIndex:
 
     def find(self, ss: pa.Array, cid: pa.Array, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         n = len(mask)
-        keys = pc.binary_join_element_wise(ss, cid, _SEP).to_numpy(zero_copy_only=False).astype(object)
         gi = np.full(n, -1, dtype=np.int64)
-        idx = np.flatnonzero(mask)
-        if len(idx) and len(self.index):
-            gi[idx] = self.index.get_indexer(keys[idx])
+        if mask.any() and len(self.index):
+            # Each distinct case once (a batch of steps names each case about five times): Arrow
+            # finds the distinct keys, and only those become Python strings for the index.
+            joined = pc.binary_join_element_wise(ss, cid, _SEP)
+            if isinstance(joined, pa.ChunkedArray):
+                joined = joined.combine_chunks()
+            encoded = pc.dictionary_encode(joined)
+            distinct = encoded.dictionary.to_numpy(zero_copy_only=False).astype(object)
+            if len(distinct):
+                at = self.index.get_indexer(distinct)
+                codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+                gi = np.where(mask & (codes >= 0), at[np.maximum(codes, 0)], -1)
         known = gi >= 0
         safe = np.where(known, gi, 0)
         received = (
