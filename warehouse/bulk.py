@@ -38,11 +38,15 @@ def _column_kinds(table: Table) -> dict[str, str]:
     return kinds
 
 
+def _utc_instants(series: pd.Series) -> pa.Array:
+    """Instants as an Arrow array of UTC microseconds."""
+    values = series if isinstance(series.dtype, pd.DatetimeTZDtype) else pd.to_datetime(series, utc=True)
+    return pc.cast(pa.array(values.dt.tz_convert("UTC")), pa.timestamp("us", tz="UTC"), safe=False)
+
+
 def _instant_text(series: pd.Series, postgres: bool) -> pa.Array:
     """UTC instants as text (``YYYY-MM-DD HH:MM:SS.ffffff``, ``+00:00`` on PostgreSQL), cast in Arrow."""
-    values = series if isinstance(series.dtype, pd.DatetimeTZDtype) else pd.to_datetime(series, utc=True)
-    arr = pa.array(values.dt.tz_convert("UTC"))
-    text = pc.cast(pc.cast(arr, pa.timestamp("us"), safe=False), pa.string())
+    text = pc.cast(pc.cast(_utc_instants(series), pa.timestamp("us")), pa.string())
     return pc.binary_join_element_wise(text, "+00:00", "") if postgres else text
 
 
@@ -146,8 +150,7 @@ def postgres_binary_table(frame: pd.DataFrame, table: Table, columns: Sequence[s
         series = frame[name]
         target = _postgres_type(table.columns[name])
         if kinds[name] == "instant":
-            values = series if isinstance(series.dtype, pd.DatetimeTZDtype) else pd.to_datetime(series, utc=True)
-            arrays.append(pc.cast(pa.array(values.dt.tz_convert("UTC")), target, safe=False))
+            arrays.append(_utc_instants(series))
             continue
         array = _arrow_column(series, kinds[name], postgres=True)
         arrays.append(array if target is None else pc.cast(array, target))
