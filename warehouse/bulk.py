@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from pgpq import ArrowToPostgresBinaryEncoder
-from sqlalchemy import BigInteger, Boolean, Column, Connection, Date, DateTime, Integer, Numeric, Table, TypeDecorator
+from sqlalchemy import BigInteger, Boolean, Column, Connection, Date, Integer, Numeric, Table
 
 
 def is_postgres(conn: Connection) -> bool:
@@ -121,12 +121,9 @@ def arrow_table(frame: pd.DataFrame, table: Table, columns: Sequence[str], *, po
 
 def _postgres_type(column: Column) -> pa.DataType | None:
     """The Arrow type whose binary ``COPY`` encoding is the column's own PostgreSQL type, or ``None``
-    for a text-like column (text, varchar, json), which ``COPY`` takes as UTF-8 bytes."""
+    for a text-like column (text, varchar, json), which ``COPY`` takes as UTF-8 bytes. Instants are
+    not asked for: they are UTC microseconds already (``_utc_instants``)."""
     column_type = column.type
-    if isinstance(column_type, TypeDecorator):
-        column_type = column_type.impl
-    if isinstance(column_type, DateTime):
-        return pa.timestamp("us", tz="UTC")
     if isinstance(column_type, BigInteger):
         return pa.int64()
     if isinstance(column_type, Integer):
@@ -148,11 +145,11 @@ def postgres_binary_table(frame: pd.DataFrame, table: Table, columns: Sequence[s
     arrays = []
     for name in columns:
         series = frame[name]
-        target = _postgres_type(table.columns[name])
         if kinds[name] == "instant":
             arrays.append(_utc_instants(series))
             continue
         array = _arrow_column(series, kinds[name], postgres=True)
+        target = _postgres_type(table.columns[name])
         arrays.append(array if target is None else pc.cast(array, target))
     return pa.Table.from_arrays(arrays, names=list(columns))
 
