@@ -322,7 +322,9 @@ def snapshot_reader(engine: Engine) -> Iterator[Connection]:
 
 
 def _order_column(conn: Connection, column: Column) -> Any:
-    # Byte order of the key, the same on both dialects (PostgreSQL's default collation is not).
+    # Byte order of the key, the same on both dialects. The key columns are COLLATE "C" themselves
+    # (migration 0004), so this matches their indexes; it is said here so the order never depends on
+    # how a column was declared.
     if conn.dialect.name == "postgresql" and isinstance(column.type, String):
         return column.collate("C")
     return column

@@ -37,6 +37,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeEngine
 
 metadata = MetaData(
     naming_convention={
@@ -74,6 +75,20 @@ class UtcDateTime(TypeDecorator):
         return value.astimezone(UTC)
 
 
+def Key(length: int | None = None) -> TypeEngine[str]:  # noqa: N802 - a column type, named like one
+    """A code, identifier, digest, status or key built from them: compared byte for byte.
+
+    On PostgreSQL such columns are ``COLLATE "C"``. Their primary keys and indexes are then compared
+    with ``memcmp`` instead of the database's locale (``strcoll`` through the collation machinery),
+    which takes 10-20 % off the server's work in a bulk ``COPY``; and they sort as SQLite's
+    ``BINARY`` does. Names, notes, payloads and file origins keep the database's own collation.
+    """
+    plain = String(length) if length is not None else Text()
+    return plain.with_variant(
+        String(length, collation="C") if length is not None else Text(collation="C"), "postgresql"
+    )
+
+
 Money = Numeric(15, 2, asdecimal=True)
 Instant = UtcDateTime()
 
@@ -81,11 +96,11 @@ Instant = UtcDateTime()
 def _record_columns() -> list[Column]:
     """Columns every standard record carries (versioning, lineage)."""
     return [
-        Column("source_system", String(32), nullable=False),
+        Column("source_system", Key(32), nullable=False),
         Column("version", Integer, nullable=False),
         Column("updated_at", Instant, nullable=False),
         Column("payload", Text, nullable=False),
-        Column("payload_sha256", String(64), nullable=False),
+        Column("payload_sha256", Key(64), nullable=False),
         Column("batch_id", Integer, nullable=False),
     ]
 
@@ -93,7 +108,7 @@ def _record_columns() -> list[Column]:
 dim_department = Table(
     "dim_department",
     metadata,
-    Column("dept_code", String(18), primary_key=True),
+    Column("dept_code", Key(18), primary_key=True),
     Column("name", Text, nullable=False),
     *_record_columns(),
 )
@@ -101,19 +116,19 @@ dim_department = Table(
 dim_power_item = Table(
     "dim_power_item",
     metadata,
-    Column("power_code", String(18), primary_key=True),
+    Column("power_code", Key(18), primary_key=True),
     Column("name", Text, nullable=False),
-    Column("power_type", String(2), nullable=False),
-    Column("dept_code", String(18), nullable=False),
+    Column("power_type", Key(2), nullable=False),
+    Column("dept_code", Key(18), nullable=False),
     Column("legal_basis", Text, nullable=False),
     Column("legal_limit", Integer),
     Column("promised_limit", Integer, nullable=False),
-    Column("time_unit", String(2), nullable=False),
+    Column("time_unit", Key(2), nullable=False),
     Column("fee", Money),
     Column("penalty_min", Money),
     Column("penalty_max", Money),
     Column("flow", JSON, nullable=False),
-    Column("state", String(1), nullable=False),
+    Column("state", Key(1), nullable=False),
     *_record_columns(),
 )
 
@@ -122,10 +137,10 @@ dim_power_item = Table(
 dim_power_item_history = Table(
     "dim_power_item_history",
     metadata,
-    Column("power_code", String(18), primary_key=True),
+    Column("power_code", Key(18), primary_key=True),
     Column("version", Integer, primary_key=True),
-    Column("state", String(1), nullable=False),
-    Column("dept_code", String(18), nullable=False),
+    Column("state", Key(1), nullable=False),
+    Column("dept_code", Key(18), nullable=False),
     Column("promised_limit", Integer, nullable=False),
     Column("valid_from_at", Instant, nullable=False),
 )
@@ -133,25 +148,25 @@ dim_power_item_history = Table(
 fct_case = Table(
     "fct_case",
     metadata,
-    Column("source_system", String(32), primary_key=True),
-    Column("case_id", String(40), primary_key=True),
-    Column("power_code", String(18), nullable=False),
-    Column("dept_code", String(18), nullable=False),
-    Column("applicant_type", String(1), nullable=False),
+    Column("source_system", Key(32), primary_key=True),
+    Column("case_id", Key(40), primary_key=True),
+    Column("power_code", Key(18), nullable=False),
+    Column("dept_code", Key(18), nullable=False),
+    Column("applicant_type", Key(1), nullable=False),
     Column("applicant_name", Text, nullable=False),
-    Column("applicant_id_type", String(4), nullable=False),
-    Column("applicant_id_no", String(64), nullable=False),
-    Column("channel", String(1), nullable=False),
+    Column("applicant_id_type", Key(4), nullable=False),
+    Column("applicant_id_no", Key(64), nullable=False),
+    Column("channel", Key(1), nullable=False),
     Column("received_at", Instant, nullable=False),
     Column("promised_limit", Integer, nullable=False),
-    Column("status", String(12), nullable=False),
+    Column("status", Key(12), nullable=False),
     Column("finished_at", Instant),
-    Column("result", String(8)),
+    Column("result", Key(8)),
     Column("result_note", Text),
     Column("fee_paid", Money, nullable=False),
     Column("relief_reason", Text),
     Column("penalty_amount", Money),
-    Column("satisfaction", String(1)),
+    Column("satisfaction", Key(1)),
     *[c for c in _record_columns() if c.name != "source_system"],
     Index(None, "dept_code"),
     Index(None, "received_at"),
@@ -160,11 +175,11 @@ fct_case = Table(
 fct_case_step = Table(
     "fct_case_step",
     metadata,
-    Column("source_system", String(32), primary_key=True),
-    Column("case_id", String(40), primary_key=True),
+    Column("source_system", Key(32), primary_key=True),
+    Column("case_id", Key(40), primary_key=True),
     Column("step_no", Integer, primary_key=True),
-    Column("step_code", String(2), nullable=False),
-    Column("handler_id", String(64), nullable=False),
+    Column("step_code", Key(2), nullable=False),
+    Column("handler_id", Key(64), nullable=False),
     Column("handler_name", Text, nullable=False),
     Column("started_at", Instant, nullable=False),
     Column("finished_at", Instant),
@@ -175,14 +190,14 @@ fct_case_step = Table(
 fct_complaint = Table(
     "fct_complaint",
     metadata,
-    Column("complaint_id", String(64), primary_key=True),
-    Column("case_source_system", String(32)),
-    Column("case_id", String(40)),
-    Column("dept_code", String(18), nullable=False),
+    Column("complaint_id", Key(64), primary_key=True),
+    Column("case_source_system", Key(32)),
+    Column("case_id", Key(40)),
+    Column("dept_code", Key(18), nullable=False),
     Column("received_at", Instant, nullable=False),
-    Column("status", String(8), nullable=False),
+    Column("status", Key(8), nullable=False),
     Column("closed_at", Instant),
-    Column("result", String(16)),
+    Column("result", Key(16)),
     Column("content", Text, nullable=False),
     *_record_columns(),
 )
@@ -190,19 +205,19 @@ fct_complaint = Table(
 fct_supervision_event = Table(
     "fct_supervision_event",
     metadata,
-    Column("event_key", String(128), primary_key=True),
-    Column("rule", String(4), nullable=False),
-    Column("card", String(6), nullable=False),
+    Column("event_key", Key(128), primary_key=True),
+    Column("rule", Key(4), nullable=False),
+    Column("card", Key(6), nullable=False),
     Column("event_date", Date, nullable=False),
-    Column("dept_code", String(18), nullable=False),
-    Column("power_type", String(2)),
-    Column("case_source_system", String(32)),
-    Column("case_id", String(40)),
-    Column("complaint_id", String(64)),
-    Column("status", String(9), nullable=False),  # ACTIVE / WITHDRAWN
+    Column("dept_code", Key(18), nullable=False),
+    Column("power_type", Key(2)),
+    Column("case_source_system", Key(32)),
+    Column("case_id", Key(40)),
+    Column("complaint_id", Key(64)),
+    Column("status", Key(9), nullable=False),  # ACTIVE / WITHDRAWN
     Column("provisional", Boolean, nullable=False, default=False),
     Column("payload", Text, nullable=False),
-    Column("payload_sha256", String(64), nullable=False),
+    Column("payload_sha256", Key(64), nullable=False),
     Column("computed_at", Instant, nullable=False),
     Index(None, "event_date"),
 )
@@ -211,14 +226,14 @@ ops_load_batch = Table(
     "ops_load_batch",
     metadata,
     Column("batch_id", Integer, primary_key=True, autoincrement=True),
-    Column("cycle_id", String(64), nullable=False),
-    Column("source_system", String(32), nullable=False),
-    Column("entity", String(16), nullable=False),
+    Column("cycle_id", Key(64), nullable=False),
+    Column("source_system", Key(32), nullable=False),
+    Column("entity", Key(16), nullable=False),
     Column("origin", Text, nullable=False),  # file name or interface page range
-    Column("origin_sha256", String(64)),
+    Column("origin_sha256", Key(64)),
     Column("started_at", Instant, nullable=False),
     Column("finished_at", Instant),
-    Column("status", String(12), nullable=False),  # LOADED / HELD_GE / RELEASED
+    Column("status", Key(12), nullable=False),  # LOADED / HELD_GE / RELEASED
     Column("received_count", Integer, nullable=False, default=0),
     Column("loaded_count", Integer, nullable=False, default=0),
     Column("quarantined_count", Integer, nullable=False, default=0),
@@ -226,7 +241,7 @@ ops_load_batch = Table(
     Column("stale_count", Integer, nullable=False, default=0),
     Column("held_count", Integer, nullable=False, default=0),
     Column("max_updated_at", Instant),
-    Column("ge_verdict", String(8)),  # PASS / WARN / BLOCK
+    Column("ge_verdict", Key(8)),  # PASS / WARN / BLOCK
     Column("ge_summary", JSON),
     Index(None, "source_system", "entity"),
 )
@@ -238,11 +253,11 @@ ops_batch_hold = Table(
     "ops_batch_hold",
     metadata,
     Column("batch_id", Integer, ForeignKey("ops_load_batch.batch_id"), primary_key=True, autoincrement=False),
-    Column("source_system", String(32), nullable=False),
-    Column("entity", String(16), nullable=False),
+    Column("source_system", Key(32), nullable=False),
+    Column("entity", Key(16), nullable=False),
     Column("origin", Text, nullable=False),
-    Column("content_sha256", String(64), nullable=False),
-    Column("status", String(10), nullable=False),  # HELD / RELEASED / LOADED
+    Column("content_sha256", Key(64), nullable=False),
+    Column("status", Key(10), nullable=False),  # HELD / RELEASED / LOADED
     Column("reason", JSON, nullable=False),  # the failed blocking checks [{check, message_zh, message_en}]
     Column("held_at", Instant, nullable=False),
     Column("released_by", Text),
@@ -257,10 +272,10 @@ ops_batch_hold = Table(
 ops_seen_value = Table(
     "ops_seen_value",
     metadata,
-    Column("source_system", String(32), primary_key=True),
-    Column("entity", String(16), primary_key=True),
-    Column("column_name", String(32), primary_key=True),
-    Column("value", String(64), primary_key=True),
+    Column("source_system", Key(32), primary_key=True),
+    Column("entity", Key(16), primary_key=True),
+    Column("column_name", Key(32), primary_key=True),
+    Column("value", Key(64), primary_key=True),
     Column("first_batch_id", Integer, nullable=False),
     Column("first_seen_at", Instant, nullable=False),
 )
@@ -270,16 +285,16 @@ ops_quarantine = Table(
     metadata,
     Column("quarantine_id", Integer, primary_key=True, autoincrement=True),
     Column("batch_id", Integer, ForeignKey("ops_load_batch.batch_id"), nullable=False),
-    Column("source_system", String(32), nullable=False),  # the system it arrived from
-    Column("entity", String(16), nullable=False),
-    Column("record_key", Text, nullable=False),  # e.g. "UNIFIED/LY3204810000001" or a complaint_id
+    Column("source_system", Key(32), nullable=False),  # the system it arrived from
+    Column("entity", Key(16), nullable=False),
+    Column("record_key", Key(), nullable=False),  # e.g. "UNIFIED/LY3204810000001" or a complaint_id
     Column("origin", Text, nullable=False),
     Column("line_no", Integer),
     Column("raw_payload", Text, nullable=False),
-    Column("standard_version", String(8), nullable=False),
+    Column("standard_version", Key(8), nullable=False),
     Column("violations", JSON, nullable=False),  # [{path, rule_id, message_zh, message_en}]
-    Column("reason", String(32), nullable=False),  # the first (main) rule id
-    Column("status", String(10), nullable=False),  # OPEN / REPLAYED / EXPORTED
+    Column("reason", Key(32), nullable=False),  # the first (main) rule id
+    Column("status", Key(10), nullable=False),  # OPEN / REPLAYED / EXPORTED
     Column("quarantined_at", Instant, nullable=False),
     Column("resolved_at", Instant),
     Index(None, "source_system", "entity", "status"),
@@ -288,8 +303,8 @@ ops_quarantine = Table(
 ops_held_step = Table(
     "ops_held_step",
     metadata,
-    Column("source_system", String(32), primary_key=True),
-    Column("case_id", String(40), primary_key=True),
+    Column("source_system", Key(32), primary_key=True),
+    Column("case_id", Key(40), primary_key=True),
     Column("step_no", Integer, primary_key=True),
     Column("version", Integer, nullable=False),
     Column("batch_id", Integer, nullable=False),
@@ -302,8 +317,8 @@ ops_held_step = Table(
 ops_cursor = Table(
     "ops_cursor",
     metadata,
-    Column("source_system", String(32), primary_key=True),
-    Column("entity", String(16), primary_key=True),
+    Column("source_system", Key(32), primary_key=True),
+    Column("entity", Key(16), primary_key=True),
     Column("cursor", JSON, nullable=False),
     Column("updated_at", Instant, nullable=False),
 )
@@ -311,9 +326,9 @@ ops_cursor = Table(
 ops_archived_file = Table(
     "ops_archived_file",
     metadata,
-    Column("source_system", String(32), primary_key=True),
-    Column("file_name", Text, primary_key=True),
-    Column("sha256", String(64), primary_key=True),
+    Column("source_system", Key(32), primary_key=True),
+    Column("file_name", Key(), primary_key=True),
+    Column("sha256", Key(64), primary_key=True),
     Column("batch_id", Integer, nullable=False),
     Column("recorded_at", Instant, nullable=False),
 )
@@ -322,16 +337,16 @@ ops_package = Table(
     "ops_package",
     metadata,
     Column("sequence", Integer, primary_key=True, autoincrement=False),
-    Column("package_id", String(36), nullable=False, unique=True),
-    Column("file_name", Text, nullable=False),
+    Column("package_id", Key(36), nullable=False, unique=True),
+    Column("file_name", Key(), nullable=False),
     Column("created_at", Instant, nullable=False),
-    Column("manifest_sha256", String(64), nullable=False),
+    Column("manifest_sha256", Key(64), nullable=False),
     Column("bytes", BigInteger, nullable=False),
     Column("record_counts", JSON, nullable=False),
-    Column("state", String(10), nullable=False),  # BUILT / DELIVERED / ACCEPTED / REJECTED
-    Column("transport", String(16)),
+    Column("state", Key(10), nullable=False),  # BUILT / DELIVERED / ACCEPTED / REJECTED
+    Column("transport", Key(16)),
     Column("delivered_at", Instant),
-    Column("receipt_status", String(10)),
+    Column("receipt_status", Key(10)),
     Column("receipt_received_at", Instant),
     Column("receipt_errors", JSON),
     Column("flagged_at", Instant),
@@ -347,9 +362,9 @@ ops_package = Table(
 ops_exchange_sent = Table(
     "ops_exchange_sent",
     metadata,
-    Column("entity", String(32), primary_key=True),
-    Column("record_key", Text, primary_key=True),  # the record's key joined with "/", as in ops_quarantine
-    Column("payload_sha256", String(64), nullable=False),
+    Column("entity", Key(32), primary_key=True),
+    Column("record_key", Key(), primary_key=True),  # the record's key joined with "/", as in ops_quarantine
+    Column("payload_sha256", Key(64), nullable=False),
     Column("sequence", Integer, nullable=False),  # the package that carried this content
     sqlite_with_rowid=False,
 )
@@ -358,9 +373,9 @@ ops_receipt_log = Table(
     "ops_receipt_log",
     metadata,
     Column("receipt_log_id", Integer, primary_key=True, autoincrement=True),
-    Column("file_name", Text, nullable=False),
+    Column("file_name", Key(), nullable=False),
     Column("sequence", Integer),
-    Column("outcome", String(10), nullable=False),  # APPLIED / REFUSED
+    Column("outcome", Key(10), nullable=False),  # APPLIED / REFUSED
     Column("reason", Text),
     Column("logged_at", Instant, nullable=False),
 )
@@ -368,15 +383,15 @@ ops_receipt_log = Table(
 ops_system = Table(
     "ops_system",
     metadata,
-    Column("system_code", String(32), primary_key=True),
+    Column("system_code", Key(32), primary_key=True),
     Column("system_name", Text, nullable=False),
-    Column("dept_code", String(18), nullable=False),
-    Column("justification", String(24), nullable=False),
+    Column("dept_code", Key(18), nullable=False),
+    Column("justification", Key(24), nullable=False),
     Column("justification_note", Text),
     Column("power_codes", JSON, nullable=False),
     Column("interface", JSON, nullable=False),
     Column("contact", JSON, nullable=False),
-    Column("state", String(10), nullable=False),
+    Column("state", Key(10), nullable=False),
     Column("applied_at", Instant, nullable=False),
     Column("last_check_at", Instant),
     Column("last_check_passed", Boolean),
@@ -387,15 +402,15 @@ ops_system_decision = Table(
     "ops_system_decision",
     metadata,
     Column("decision_id", Integer, primary_key=True, autoincrement=True),
-    Column("system_code", String(32), nullable=False),
-    Column("action", String(12), nullable=False),
-    Column("from_state", String(10)),
-    Column("to_state", String(10), nullable=False),
+    Column("system_code", Key(32), nullable=False),
+    Column("action", Key(12), nullable=False),
+    Column("from_state", Key(10)),
+    Column("to_state", Key(10), nullable=False),
     Column("decided_by", Text, nullable=False),
     Column("reason", Text, nullable=False),
     Column("decided_at", Instant, nullable=False),
-    Column("previous_hash", String(64), nullable=False),
-    Column("entry_hash", String(64), nullable=False),
+    Column("previous_hash", Key(64), nullable=False),
+    Column("entry_hash", Key(64), nullable=False),
     UniqueConstraint("entry_hash"),
 )
 
