@@ -9,6 +9,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select, text
 from sqlalchemy.dialects import postgresql
 
+from schemas.errors import FatalError
 from warehouse import packages as wp
 from warehouse.db import make_engine
 from warehouse.migrations import alembic_config, is_up_to_date, upgrade_to_head
@@ -75,6 +76,28 @@ def test_postgres_keys_are_compared_byte_for_byte(pg_schema: str) -> None:
             )
         ).scalar()
     assert left == 0
+    engine.dispose()
+
+
+def test_postgres_upgrade_names_the_views_that_block_it(pg_schema: str) -> None:
+    """A view reading a key column blocks the collation change: the upgrade stops before altering
+    anything and names the view; once it is dropped the upgrade goes through. A view that reads only
+    names does not block."""
+    engine = make_engine(PG_URL, schema=pg_schema)
+    command.upgrade(alembic_config(engine), "0003")
+    with engine.begin() as conn:
+        conn.execute(
+            text("CREATE VIEW cases_by_department AS SELECT dept_code, count(*) AS n FROM fct_case GROUP BY 1")
+        )
+        conn.execute(text("CREATE VIEW applicant_names AS SELECT applicant_name FROM fct_case"))
+    with pytest.raises(FatalError, match=rf"{pg_schema}\.cases_by_department\. Save their definitions") as raised:
+        upgrade_to_head(engine)
+    assert "applicant_names" not in raised.value.message
+    assert not is_up_to_date(engine)
+    with engine.begin() as conn:
+        conn.execute(text("DROP VIEW cases_by_department"))
+    upgrade_to_head(engine)
+    assert is_up_to_date(engine)
     engine.dispose()
 
 

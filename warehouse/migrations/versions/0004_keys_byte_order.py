@@ -11,7 +11,9 @@ comparison in their primary keys and indexes goes through ``strcoll``; under ``"
 keep the database's collation.
 
 Only PostgreSQL changes (SQLite compares bytes already). The tables are not rewritten; the indexes
-on the altered columns are rebuilt, once, as part of the upgrade.
+on the altered columns are rebuilt, once, as part of the upgrade. PostgreSQL cannot alter a column a
+view reads: such views (a reporting tool's, say) are named in the error, to be dropped and made again
+around the upgrade.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from collections import defaultdict
 
 import sqlalchemy as sa
 from alembic import op
+
+from schemas.errors import FatalError
 
 revision = "0004"
 down_revision = "0003"
@@ -47,12 +51,42 @@ def _key_columns(conn: sa.Connection) -> dict[str, list[tuple[str, str]]]:
     return columns
 
 
+def _views_reading(conn: sa.Connection, columns: dict[str, list[tuple[str, str]]]) -> list[str]:
+    """Views (plain or materialised, in any schema) that read one of ``columns``."""
+    pairs = [f"{table}.{column}" for table, cols in columns.items() for column, _ in cols]
+    if not pairs:
+        return []
+    rows = conn.execute(
+        sa.text(
+            "SELECT DISTINCT vn.nspname || '.' || v.relname FROM pg_depend d"
+            " JOIN pg_rewrite r ON r.oid = d.objid"
+            " JOIN pg_class v ON v.oid = r.ev_class"
+            " JOIN pg_namespace vn ON vn.oid = v.relnamespace"
+            " JOIN pg_class t ON t.oid = d.refobjid"
+            " JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid"
+            " WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass"
+            " AND v.oid <> t.oid AND t.relnamespace = current_schema()::regnamespace"
+            " AND t.relname || '.' || a.attname IN :pairs ORDER BY 1"
+        ).bindparams(sa.bindparam("pairs", expanding=True)),
+        {"pairs": pairs},
+    )
+    return [name for (name,) in rows]
+
+
 def _collate(collation: str) -> None:
     conn = op.get_bind()
     if conn.dialect.name != "postgresql":
         return
-    for table, columns in _key_columns(conn).items():
-        alters = ", ".join(f'ALTER COLUMN "{c}" TYPE {t} COLLATE "{collation}"' for c, t in columns)
+    columns = _key_columns(conn)
+    views = _views_reading(conn, columns)
+    if views:
+        raise FatalError(
+            f"warehouse upgrade 0004 changes the collation of key columns that these views read: "
+            f"{', '.join(views)}. Save their definitions, drop them, run `sanheyi init` again, then "
+            "create them again"
+        )
+    for table, table_columns in columns.items():
+        alters = ", ".join(f'ALTER COLUMN "{c}" TYPE {t} COLLATE "{collation}"' for c, t in table_columns)
         conn.exec_driver_sql(f'ALTER TABLE "{table}" {alters}')
 
 
