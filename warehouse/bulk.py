@@ -105,8 +105,11 @@ def _arrow_column(series: pd.Series, kind: str, postgres: bool) -> pa.Array:
         return pa.array([None if v is None or v is pd.NaT else v.isoformat() for v in series], pa.string())
     if isinstance(series.dtype, pd.ArrowDtype):  # validated text: already Arrow, no copy
         return pa.array(series.array)
+    if series.dtype.kind in "iu" or isinstance(series.dtype, pd.Int64Dtype):
+        # from the values (and the mask of nullable integers), not through a Python int per value
+        return pa.array(series.array, pa.int64())
     values = series.to_numpy(dtype=object, na_value=None)
-    if series.dtype.kind in "iub" or isinstance(series.dtype, pd.Int64Dtype):
+    if series.dtype.kind == "b":
         return pa.array(values, pa.int64())
     return pa.array(values, pa.string()) if series.dtype == object or series.dtype.kind in "OSU" else pa.array(values)
 
