@@ -582,10 +582,10 @@ def _json_inner(arr: pa.Array) -> pa.Array:
     needs = _np_bool(pc.match_substring_regex(arr, '["\\\\\\x00-\\x1f]'))
     if not needs.any():
         return arr
-    values = arr.to_pylist()
-    for i in np.flatnonzero(needs).tolist():
-        values[i] = json.dumps(values[i], ensure_ascii=False)[1:-1]
-    return pa.array(values, pa.string())
+    # only the few values that need it go through Python; the column stays in Arrow
+    mask = pa.array(needs)
+    escaped = [json.dumps(v, ensure_ascii=False)[1:-1] for v in arr.filter(mask).to_pylist()]
+    return pc.replace_with_mask(arr, mask, pa.array(escaped, pa.string()))
 
 
 def _may_need_escaping(spec: FieldSpec) -> bool:
@@ -673,8 +673,10 @@ def _typed_frame(
             data[spec.name] = pd.Series(pd.DatetimeIndex(vals).tz_localize("UTC"), index=pd.RangeIndex(m))
         elif spec.json_type == "integer":
             arr = _rows(c.arr, take)
-            if spec.nullable:
-                data[spec.name] = pd.Series(pd.array(arr.to_pylist(), dtype="Int64"))
+            if spec.nullable:  # from the values and the null mask, not a Python int per value
+                values = arr.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+                nulls = arr.is_null().to_numpy(zero_copy_only=False)
+                data[spec.name] = pd.Series(pd.arrays.IntegerArray(values, nulls))
             else:
                 data[spec.name] = pd.Series(arr.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64))
         elif spec.json_type == "array":

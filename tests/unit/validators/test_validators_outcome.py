@@ -130,3 +130,28 @@ def test_an_empty_batch(examples_dir: Path) -> None:
     out = validate_batch(batch_of("case", []), example_refs(examples_dir))
     assert out.received == 0 and out.valid.empty and out.quarantined == []
     assert "payload" in out.valid.columns
+
+
+def test_payloads_escape_exactly_the_values_that_need_it(examples_dir: Path) -> None:
+    notes = [None, "材料齐全，准予许可", 'tab\there "quoted" \\ and \x01', "换行\n之后"]
+    records = [
+        dict(case, result_note=note) for case, note in zip(good_records(examples_dir, "case"), notes, strict=False)
+    ]
+    assert len(records) == len(notes)
+    out = validate_batch(batch_of("case", records), example_refs(examples_dir))
+    assert out.quarantined == [] and len(out.valid) == len(records)
+    for record, payload in zip(records, out.valid.sort_values("_line")["payload"], strict=True):
+        assert json.loads(payload)["result_note"] == record["result_note"]
+        assert payload == json.dumps(json.loads(payload), ensure_ascii=False, separators=(",", ":"))
+
+
+def test_a_nullable_integer_keeps_its_nulls(examples_dir: Path) -> None:
+    items = good_records(examples_dir, "power_item")[:3]
+    records = [dict(items[0], legal_limit=None), dict(items[1], legal_limit=20), items[2]]
+    out = validate_batch(batch_of("power_item", records), example_refs(examples_dir))
+    assert out.quarantined == []
+    typed = out.valid.sort_values("_line")["legal_limit"]
+    assert str(typed.dtype) == "Int64"
+    assert typed.isna().tolist() == [True, False, items[2].get("legal_limit") is None]
+    assert typed.iloc[1] == 20
+    assert json.loads(out.valid.sort_values("_line")["payload"].iloc[0])["legal_limit"] is None
