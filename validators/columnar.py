@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 from connectors.base import RecordBatch
 from schemas.standard import FIELD_ORDER, KEY_FIELDS, UNIFIED, UNIFIED_ONLY_ENTITIES
 from validators.fields import NAIVE_DATETIME, RE2_BLANK, FieldSpec, field_index, field_specs
-from validators.ids import SFZ_RE, USCC_RE, _fixed_width, sfz_problems, uscc_problems
+from validators.ids import SFZ_RE, USCC_RE, sfz_problems, uscc_problems
 from validators.model import QuarantineItem, ReferenceData, ValidationOutcome, Violation
 from validators.refs import case_lookup, item_versions
 from validators.rules import code_violation, sort_key, type_violation, violation
@@ -340,6 +340,19 @@ def _day(ns: np.ndarray) -> np.ndarray:
     return (ns + _SHANGHAI_NS) // _NS_PER_DAY
 
 
+def _byte_matrix(arr: pa.Array, width: int) -> np.ndarray:
+    """An n x ``width`` byte matrix of ``arr``'s values, each ``width`` ASCII characters (the caller's
+    pattern has checked that), read from Arrow's buffer without a Python object per value."""
+    arr = arr.cast(pa.binary())
+    if not len(arr):
+        return np.zeros((0, width), dtype=np.uint8)
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    if data.size != len(arr) * width:  # a defect in the caller's pattern, never a record to pass
+        raise ValueError(f"values of {width} characters expected, got {data.size} bytes for {len(arr)} values")
+    return data.reshape(len(arr), width)
+
+
 def _id_checks(
     cols: dict[str, _Col],
     col: _Collector,
@@ -361,7 +374,7 @@ def _id_checks(
         col.add(is_sfz & ~fmt, violation("ID_CHECKDIGIT", path, "sfz_format"))
         idx = np.flatnonzero(is_sfz & fmt)
         if len(idx):
-            digits = _fixed_width(c.arr.take(pa.array(idx)).cast(pa.binary()).to_pylist(), 18)
+            digits = _byte_matrix(c.arr.take(pa.array(idx)), 18)
             days = None
             if received is not None:
                 rns, rok = received
@@ -377,7 +390,7 @@ def _id_checks(
             col.add(is_uscc & ~fmt, violation("ID_CHECKDIGIT", path, "uscc_format"))
         idx = np.flatnonzero(is_uscc & fmt)
         if len(idx):
-            chars = _fixed_width(c.arr.take(pa.array(idx)).cast(pa.binary()).to_pylist(), 18)
+            chars = _byte_matrix(c.arr.take(pa.array(idx)), 18)
             res = uscc_problems(chars)
             mask = np.zeros(len(ok), dtype=bool)
             mask[idx[res == 1]] = True

@@ -55,13 +55,6 @@ def uscc_problem(code: str) -> str | None:
     return None
 
 
-def _fixed_width(values: list[bytes] | np.ndarray, width: int) -> np.ndarray:
-    """n x width uint8 matrix of equal-length ASCII strings."""
-    if len(values) == 0:
-        return np.zeros((0, width), dtype=np.uint8)
-    return np.frombuffer(b"".join(values), dtype=np.uint8).reshape(len(values), width)
-
-
 def sfz_problems(digits: np.ndarray, received_days: np.ndarray | None = None) -> np.ndarray:
     """Vectorised :func:`sfz_problem` for an n x 18 byte matrix of format-valid numbers.
 
