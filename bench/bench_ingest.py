@@ -262,7 +262,7 @@ def main() -> int:
             f"\nnaive baseline {baseline:,.0f} cases/s; "
             "cold = with the one-off start of the data quality worker (it imports Great Expectations); "
             f"per CPU s = cases per second of CPU time of the ingest, its worker and PostgreSQL (naive "
-            f"{baseline_cpu:,.0f}), which a busy neighbour slows less than the wall clock"
+            f"{baseline_cpu:,.0f}): the work done, with the waiting left out"
         )
         print("format dialect     cases/s   ratio  cold c/s  ratio  peak MiB  worker MiB  per CPU s  ratio")
         for fmt, dialect, figures, rate, cold, per_cpu in results:
