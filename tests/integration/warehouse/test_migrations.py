@@ -13,7 +13,7 @@ from schemas.errors import FatalError
 from warehouse import packages as wp
 from warehouse.db import make_engine
 from warehouse.migrations import alembic_config, is_up_to_date, upgrade_to_head
-from warehouse.tables import metadata, ops_exchange_sent
+from warehouse.tables import CASE_FILLFACTOR, fct_case, metadata, ops_exchange_sent
 
 PG_URL = __import__("os").environ.get("SANHEYI_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -94,6 +94,23 @@ def test_postgres_upgrade_names_the_views_that_block_it(pg_schema: str) -> None:
         conn.execute(text("DROP VIEW cases_by_department"))
     upgrade_to_head(engine)
     assert is_up_to_date(engine)
+    engine.dispose()
+
+
+def _case_table_options(engine) -> list[str]:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT reloptions FROM pg_class WHERE oid = 'fct_case'::regclass")).scalar() or []
+
+
+def test_postgres_case_pages_keep_room_for_new_versions(pg_schema: str) -> None:
+    """fct_case is filled to CASE_FILLFACTOR % after the migrations, as the table declares, so a case's
+    next version can go on the same page; the downgrade fills pages whole again."""
+    engine = make_engine(PG_URL, schema=pg_schema)
+    upgrade_to_head(engine)
+    assert _case_table_options(engine) == [f"fillfactor={CASE_FILLFACTOR}"]
+    assert fct_case.dialect_options["postgresql"]["with"] == {"fillfactor": CASE_FILLFACTOR}
+    command.downgrade(alembic_config(engine), "0004")
+    assert _case_table_options(engine) == []
     engine.dispose()
 
 
