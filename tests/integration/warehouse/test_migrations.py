@@ -13,7 +13,7 @@ from schemas.errors import FatalError
 from warehouse import packages as wp
 from warehouse.db import make_engine
 from warehouse.migrations import alembic_config, is_up_to_date, upgrade_to_head
-from warehouse.tables import CASE_FILLFACTOR, fct_case, metadata, ops_exchange_sent
+from warehouse.tables import CASE_FILLFACTOR, STEP_FILLFACTOR, metadata, ops_exchange_sent
 
 PG_URL = __import__("os").environ.get("SANHEYI_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -97,20 +97,32 @@ def test_postgres_upgrade_names_the_views_that_block_it(pg_schema: str) -> None:
     engine.dispose()
 
 
-def _case_table_options(engine) -> list[str]:
+def _fillfactors_in_database(engine) -> dict[str, str]:
     with engine.connect() as conn:
-        return conn.execute(text("SELECT reloptions FROM pg_class WHERE oid = 'fct_case'::regclass")).scalar() or []
+        rows = conn.execute(
+            text(
+                "SELECT relname, option FROM pg_class, unnest(reloptions) AS option"
+                " WHERE relnamespace = current_schema()::regnamespace AND option LIKE 'fillfactor=%'"
+            )
+        ).all()
+    return {table: option.removeprefix("fillfactor=") for table, option in rows}
 
 
-def test_postgres_case_pages_keep_room_for_new_versions(pg_schema: str) -> None:
-    """fct_case is filled to CASE_FILLFACTOR % after the migrations, as the table declares, so a case's
-    next version can go on the same page; the downgrade fills pages whole again."""
+def test_postgres_case_and_step_pages_keep_room_for_new_versions(pg_schema: str) -> None:
+    """After the migrations fct_case and fct_case_step are filled to the percent the tables declare,
+    and no other table is, so a record's next version can go on its page; the downgrade fills pages
+    whole again."""
     engine = make_engine(PG_URL, schema=pg_schema)
     upgrade_to_head(engine)
-    assert _case_table_options(engine) == [f"fillfactor={CASE_FILLFACTOR}"]
-    assert fct_case.dialect_options["postgresql"]["with"] == {"fillfactor": CASE_FILLFACTOR}
+    declared = {
+        table.name: str(table.dialect_options["postgresql"]["with"]["fillfactor"])
+        for table in metadata.tables.values()
+        if table.dialect_options["postgresql"]["with"]
+    }
+    assert declared == {"fct_case": str(CASE_FILLFACTOR), "fct_case_step": str(STEP_FILLFACTOR)}
+    assert _fillfactors_in_database(engine) == declared
     command.downgrade(alembic_config(engine), "0004")
-    assert _case_table_options(engine) == []
+    assert _fillfactors_in_database(engine) == {}
     engine.dispose()
 
 
