@@ -6,17 +6,32 @@ to 64 zeros. Editing an entry breaks its own hash; deleting or reordering entrie
 of the entry after it; the ids are consecutive, so a deleted entry also leaves a gap. Deleting the
 *last* entries leaves a shorter valid chain; :func:`verify_chain` therefore also takes the
 registry's current state of each system and checks it against the last decision about it.
+
+Someone who can write to the warehouse could still delete the last entries *and* set the registry
+back to match. The chain's head (the last entry's id and hash, :class:`ChainHead`) is therefore
+printed in every statistical report: :func:`verify_published_heads` checks that a head published
+then is still in the log with the same hash, which proves every entry up to it untouched since.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-__all__ = ["GENESIS_HASH", "AuditEntry", "canonical_bytes", "compute_hash", "verify_chain"]
+__all__ = [
+    "GENESIS_HASH",
+    "AuditEntry",
+    "ChainHead",
+    "canonical_bytes",
+    "chain_head",
+    "compute_hash",
+    "verify_chain",
+    "verify_published_heads",
+]
 
 GENESIS_HASH = "0" * 64
 
@@ -99,5 +114,54 @@ def verify_chain(entries: Iterable[AuditEntry], current_states: Mapping[str, str
             problems.append(
                 f"system {code}: 登记状态 {state} 与日志最后一条决定 ({logged or '无'}) 不符 / registry state "
                 f"{state} does not match the last logged decision ({logged or 'none'})"
+            )
+    return problems
+
+
+@dataclass(frozen=True)
+class ChainHead:
+    """The last entry of the log as published outside the warehouse: ``{decision_id}:{entry_hash}``."""
+
+    decision_id: int
+    entry_hash: str
+
+    def __str__(self) -> str:
+        return f"{self.decision_id}:{self.entry_hash}"
+
+    @classmethod
+    def parse(cls, text: str) -> ChainHead:
+        """Read ``12:<64 hex digits>`` as printed in a report; ValueError says what is wrong."""
+        match = _HEAD.fullmatch(text.strip())
+        if match is None:
+            raise ValueError(
+                f"链头格式应为 序号:64位十六进制哈希 / a chain head is written id:sha256 (e.g. 12:3fa2…, "
+                f"64 hex digits), not {text.strip()[:80]!r}"
+            )
+        return cls(int(match["id"]), match["hash"].lower())
+
+
+_HEAD = re.compile(r"(?P<id>[1-9][0-9]{0,17}):(?P<hash>[0-9a-fA-F]{64})")
+
+
+def chain_head(entries: Sequence[AuditEntry]) -> ChainHead | None:
+    """The head of a log given in ``decision_id`` order; None for an empty log."""
+    return ChainHead(entries[-1].decision_id, entries[-1].entry_hash) if entries else None
+
+
+def verify_published_heads(entries: Iterable[AuditEntry], heads: Iterable[ChainHead]) -> list[str]:
+    """Every published head that the log no longer holds as published, as readable lines."""
+    by_id = {e.decision_id: e.entry_hash for e in entries}
+    problems: list[str] = []
+    for head in heads:
+        stored = by_id.get(head.decision_id)
+        if stored is None:
+            problems.append(
+                f"published head {head}: 已公布的链头第 {head.decision_id} 条不在日志中 / decision "
+                f"{head.decision_id} is no longer in the log: entries up to it were deleted after it was published"
+            )
+        elif stored != head.entry_hash:
+            problems.append(
+                f"published head {head}: 第 {head.decision_id} 条的哈希与公布时不同 / decision "
+                f"{head.decision_id} has another hash than when it was published: the log was rewritten"
             )
     return problems

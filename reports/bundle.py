@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import re
 from datetime import date, datetime
 from typing import Any, Literal, NotRequired, TypedDict
 
@@ -114,6 +115,14 @@ class ReportBundle(TypedDict):
     quarantine: list[QuarantineRow]
     generated_at: str
     data_cutoff: str
+    # The self-built systems' decision log head, "{decision_id}:{sha256}", printed so that a later
+    # `sanheyi systems verify-log --head` can prove no decision up to it was deleted or rewritten.
+    # Optional: None or absent when nothing is logged yet.
+    decision_log_head: NotRequired[str | None]
+
+
+_OPTIONAL_KEYS = frozenset({"decision_log_head"})  # NotRequired is not visible under postponed annotations
+_CHAIN_HEAD = re.compile(r"[1-9][0-9]*:[0-9a-f]{64}")
 
 
 _METRIC_KEYS = tuple(MetricSet.__annotations__)
@@ -251,7 +260,7 @@ def check_bundle(bundle: Any) -> None:
     if not isinstance(bundle, dict):
         raise ReportBundleError("报告数据不是对象 / report bundle is not a mapping")
     for key in ReportBundle.__annotations__:
-        if key not in bundle:
+        if key not in bundle and key not in _OPTIONAL_KEYS:
             problems.append(f"{key} 缺失 / missing")
     _check_statistics(bundle.get("statistics"), "statistics", need_provisional=True, problems=problems)
     previous = bundle.get("previous_statistics")
@@ -260,6 +269,9 @@ def check_bundle(bundle: Any) -> None:
     for key in ("generated_at", "data_cutoff"):
         if key in bundle and parse_instant(bundle.get(key)) is None:
             problems.append(f"{key} 须为带时区的时间 / must be an RFC 3339 instant with offset")
+    head = bundle.get("decision_log_head")
+    if head is not None and not (isinstance(head, str) and _CHAIN_HEAD.fullmatch(head)):
+        problems.append("decision_log_head 应为 序号:SHA-256 或 null / must be id:sha256 (64 hex digits) or null")
     events = bundle.get("events", [])
     if not isinstance(events, list):
         problems.append("events 不是列表 / is not a list")

@@ -207,6 +207,7 @@ class ReportView:
     generated_at: datetime
     generated_text: str
     cutoff_text: str
+    decision_log_head: str | None  # "{decision_id}:{sha256}" of the self-built systems' decision log
     provisional: bool
     header_base: str  # title, period, as-of and cut-off: the running header of every page
     header_line: str  # the same with the provisional mark when there is one
@@ -285,6 +286,7 @@ def build_view(bundle: ReportBundle) -> ReportView:
         generated_at=generated_at,
         generated_text=fmt_instant(bundle["generated_at"]),
         cutoff_text=cutoff_text,
+        decision_log_head=bundle.get("decision_log_head"),
         provisional=provisional,
         header_base=header_base,
         header_line=header,

@@ -195,6 +195,7 @@ def _summary(wb: Workbook, view: ReportView) -> None:
         ("统计时点", view.as_of_text),
         ("数据截止", view.cutoff_text),
         ("生成时间", view.generated_text),
+        ("审批日志链头", view.decision_log_head or "无（尚无审批记录）"),
         ("节假日日历", PROVISIONAL_MARK if view.provisional else "正式日历"),
         ("有效监察信号", view.active_events),
         ("已撤销监察信号", view.withdrawn_events),

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from connectors.audit_log import ChainHead
 from sanheyi.errors import UsageError
 from sanheyi.logs import configure_logging
 from sanheyi.settings import Settings, load_settings
@@ -37,6 +38,14 @@ def parse_date(value: str) -> date:
         return date.fromisoformat(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date: {value!r} (YYYY-MM-DD)") from None
+
+
+def parse_chain_head(value: str) -> ChainHead:
+    """A decision log head as a report prints it: ``{decision_id}:{sha256}``."""
+    try:
+        return ChainHead.parse(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -152,6 +161,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("code")
     p.set_defaults(handler=commands.cmd_systems_show)
     p = systems.add_parser("verify-log", help="verify the hash chain of the decision log")
+    p.add_argument(
+        "--head",
+        dest="heads",
+        type=parse_chain_head,
+        action="append",
+        default=[],
+        metavar="ID:SHA256",
+        help="a head published earlier (printed in every report): it must still be in the log, unchanged",
+    )
     p.set_defaults(handler=commands.cmd_systems_verify_log)
 
     exchange = sub.add_parser("exchange", help="packages for Changzhou").add_subparsers(

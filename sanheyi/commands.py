@@ -211,11 +211,15 @@ def cmd_systems_show(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_systems_verify_log(args: argparse.Namespace, settings: Settings) -> int:
     from sanheyi.systems import verify_log
 
-    faults = verify_log(settings)
+    faults, head = verify_log(settings, args.heads)
     for fault in faults:
         print(fault)
-    print("audit log intact" if not faults else f"{len(faults)} fault(s) in the audit log")
-    return 0 if not faults else 1
+    if faults:
+        print(f"{len(faults)} fault(s) in the audit log")
+        return 1
+    checked = f"; the {len(args.heads)} published head(s) given are in it" if args.heads else ""
+    print(f"audit log intact{checked}; head {head or 'none (no decision yet)'}")
+    return 0
 
 
 def cmd_exchange_verify(args: argparse.Namespace, settings: Settings) -> int:

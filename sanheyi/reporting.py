@@ -18,6 +18,7 @@ from sanheyi.quarantine import list_quarantine
 from sanheyi.settings import Settings
 from sanheyi.supervise import supervision_view
 from supervision.deadlines import case_deadlines
+from warehouse.registry_store import audit_log_head
 from warehouse.tables import fct_case, fct_case_step, fct_complaint
 
 SHANGHAI = timezone(timedelta(hours=8))
@@ -100,7 +101,9 @@ def _none(value: object) -> object:
     return None if value is None or (not isinstance(value, str) and pd.isna(value)) else value
 
 
-def _data_cutoff(settings: Settings) -> str:
+def _cutoff_and_log_head(settings: Settings) -> tuple[str, str | None]:
+    """The data cut-off (the latest ``updated_at`` of cases, steps and complaints, "" when there is no
+    data) and the decision log head to print, ``"{decision_id}:{sha256}"`` or None."""
     engine = warehouse_engine(settings)
     try:
         with engine.connect() as conn:
@@ -108,10 +111,12 @@ def _data_cutoff(settings: Settings) -> str:
                 conn.execute(select(func.max(t.c.updated_at))).scalar()
                 for t in (fct_case, fct_case_step, fct_complaint)
             ]
+        head = audit_log_head(engine)
     finally:
         engine.dispose()
     present = [v for v in latest if v is not None]
-    return max(present).astimezone(SHANGHAI).isoformat() if present else ""
+    cutoff = max(present).astimezone(SHANGHAI).isoformat() if present else ""
+    return cutoff, None if head is None else str(head)
 
 
 def build_bundle(settings: Settings, period_from: date, period_to: date, as_of: datetime) -> dict:
@@ -131,13 +136,15 @@ def build_bundle(settings: Settings, period_from: date, period_to: date, as_of: 
         }
         for q in list_quarantine(settings)
     ]
+    cutoff, log_head = _cutoff_and_log_head(settings)
     return {
         "statistics": statistics,
         "previous_statistics": previous,
         "events": _event_rows(data, events, deadlines, as_of, period_from, period_to),
         "quarantine": quarantine,
         "generated_at": datetime.now(SHANGHAI).replace(microsecond=0).isoformat(),
-        "data_cutoff": _data_cutoff(settings) or as_of.isoformat(),
+        "data_cutoff": cutoff or as_of.isoformat(),
+        "decision_log_head": log_head,
     }
 
 

@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import getpass
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine, select
 
 from connectors.application import Catalogue
+from connectors.audit_log import ChainHead
 from connectors.credentials import CredentialResolver
 from connectors.registry import build_connector
 from sanheyi.ingest import Source
 from sanheyi.pipeline import require_initialised, warehouse_engine
 from sanheyi.references import ReferenceCache
 from sanheyi.settings import Settings
-from warehouse.registry_store import approved_systems, open_registry, verify_audit_log, waiting_systems
+from warehouse.registry_store import (
+    approved_systems,
+    audit_log_head,
+    open_registry,
+    verify_audit_log,
+    waiting_systems,
+)
 from warehouse.tables import dim_department, dim_power_item
 
 
@@ -155,10 +163,11 @@ def show_system(settings: Settings, code: str) -> dict:
     }
 
 
-def verify_log(settings: Settings) -> list[str]:
+def verify_log(settings: Settings, published_heads: Sequence[ChainHead] = ()) -> tuple[list[str], ChainHead | None]:
+    """The decision log's faults (empty when intact) and its current head."""
     require_initialised(settings)
     engine = warehouse_engine(settings)
     try:
-        return verify_audit_log(engine)
+        return verify_audit_log(engine, published_heads), audit_log_head(engine)
     finally:
         engine.dispose()

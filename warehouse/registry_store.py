@@ -7,6 +7,7 @@ here (last id + 1) and are part of the hashed entry, so a gap shows a deleted en
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,14 @@ from sqlalchemy import Connection, Engine, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from connectors.application import Application, InterfaceSpec
-from connectors.audit_log import GENESIS_HASH, AuditEntry, compute_hash, verify_chain
+from connectors.audit_log import (
+    GENESIS_HASH,
+    AuditEntry,
+    ChainHead,
+    compute_hash,
+    verify_chain,
+    verify_published_heads,
+)
 from connectors.registry import (
     APPROVED,
     DecisionDraft,
@@ -30,6 +38,7 @@ __all__ = [
     "SqlRegistryStore",
     "WaitingSystem",
     "approved_systems",
+    "audit_log_head",
     "open_registry",
     "verify_audit_log",
     "waiting_systems",
@@ -291,13 +300,15 @@ def waiting_systems(engine: Engine, home: Path, *, unified_code: str = "UNIFIED"
     return [waiting[c] for c in sorted(waiting)]
 
 
-def verify_audit_log(engine: Engine) -> list[str]:
-    """Problems with the decision log (edited, deleted, reordered entries); empty when intact."""
+def verify_audit_log(engine: Engine, published_heads: Iterable[ChainHead] = ()) -> list[str]:
+    """Problems with the decision log (edited, deleted, reordered entries, or entries up to a head
+    published in a report deleted or rewritten since); empty when intact."""
     store = SqlRegistryStore(engine)
     states = {s.system_code: s.state for s in store.all()}
-    problems = verify_chain(store.decisions(), states)
-    # The registry's last check must be in the log as well (a deleted trailing check entry).
     entries = store.decisions()
+    problems = verify_chain(entries, states)
+    problems += verify_published_heads(entries, published_heads)
+    # The registry's last check must be in the log as well (a deleted trailing check entry).
     last_check = {e.system_code: e.decided_at for e in entries if e.action == "check"}
     for system in store.all():
         if system.last_check_at is not None and last_check.get(system.system_code) != system.last_check_at:
@@ -305,3 +316,14 @@ def verify_audit_log(engine: Engine) -> list[str]:
                 f"system {system.system_code}: 最近一次检查不在日志中 / its last conformance check is not in the log"
             )
     return problems
+
+
+def audit_log_head(engine: Engine) -> ChainHead | None:
+    """The decision log's last entry (id and hash), to publish; None while no decision is logged."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(ops_system_decision.c.decision_id, ops_system_decision.c.entry_hash)
+            .order_by(ops_system_decision.c.decision_id.desc())
+            .limit(1)
+        ).first()
+    return None if row is None else ChainHead(row.decision_id, row.entry_hash)

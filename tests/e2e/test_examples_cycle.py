@@ -4,6 +4,7 @@ the standard prescribes, for the unified platform alone and with the self-built 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -169,3 +170,14 @@ def test_self_built_system_after_approval(home: Path, examples_dir: Path, cli, t
     assert stored_events(home) == expected_events(examples_dir, "with-SELF_GA")
     code, out = cli("systems", "verify-log")
     assert code == 0 and "intact" in out
+    head = re.search(r"head (\d+:[0-9a-f]{64})", out)
+    assert head is not None, out  # printed for the record, as every report prints it
+    code, out = cli("systems", "verify-log", "--head", head[1])
+    assert code == 0 and "published head(s) given are in it" in out
+    code, out = cli("report", "--from", "2026-10-01", "--to", "2026-10-31", "--as-of", AS_OF)
+    html = next(Path(line) for line in out.split() if line.endswith(".html"))
+    assert code == 0 and head[1] in html.read_text(encoding="utf-8")  # the report publishes the head
+    code, out = cli("systems", "verify-log", "--head", f"99:{'0' * 64}")
+    assert code == 1 and "decision 99 is no longer in the log" in out
+    code, out = cli("systems", "verify-log", "--head", "latest")
+    assert code == 2 and "id:sha256" in out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -11,6 +12,7 @@ import pytest
 from sqlalchemy import delete, select, update
 
 from connectors.application import Catalogue, load_application
+from connectors.audit_log import ChainHead, compute_hash
 from connectors.conformance import ConformanceReport
 from connectors.registry import (
     APPLIED,
@@ -28,6 +30,7 @@ from warehouse.db import create_schema, make_engine
 from warehouse.registry_store import (
     SqlRegistryStore,
     approved_systems,
+    audit_log_head,
     open_registry,
     verify_audit_log,
     waiting_systems,
@@ -251,6 +254,60 @@ def test_reordered_entries_are_detected(warehouse_engine, examples_dir, catalogu
             )
     problems = verify_audit_log(engine)
     assert any("decision 3" in p and "previous_hash" in p for p in problems)
+
+
+def test_truncating_the_log_and_the_registry_together_is_caught_by_a_published_head(
+    registry, examples_dir, catalogue, tmp_path, engine
+):
+    _lifecycle(registry, examples_dir, catalogue, tmp_path)
+    published = audit_log_head(engine)  # as printed in that month's report
+    assert published is not None and published.decision_id == 4
+    # Someone with write access removes the suspension and sets the registry back to match.
+    with engine.begin() as conn:
+        conn.execute(delete(ops_system_decision).where(ops_system_decision.c.decision_id == 4))
+        conn.execute(update(ops_system).where(ops_system.c.system_code == "SELF_GA").values(state="APPROVED"))
+    assert verify_audit_log(engine) == []  # the chain alone cannot tell
+    assert verify_audit_log(engine, [published]) == [
+        f"published head {published}: 已公布的链头第 4 条不在日志中 / decision 4 is no longer in the log: "
+        "entries up to it were deleted after it was published"
+    ]
+
+
+def test_a_log_rewritten_with_fresh_hashes_is_caught_by_a_published_head(
+    registry, examples_dir, catalogue, tmp_path, engine
+):
+    _lifecycle(registry, examples_dir, catalogue, tmp_path)
+    published = audit_log_head(engine)
+    earlier = ChainHead(2, SqlRegistryStore(engine).decisions()[1].entry_hash)  # a head from an older report
+    # The approver's name is changed and every hash from there on recomputed: a chain that verifies.
+    entries = SqlRegistryStore(engine).decisions()
+    previous = entries[1].entry_hash
+    with engine.begin() as conn:
+        for entry in entries[2:]:
+            if entry.action == "approve":
+                entry = replace(entry, decided_by="某人")
+            entry_hash = compute_hash(entry, previous)
+            conn.execute(
+                update(ops_system_decision)
+                .where(ops_system_decision.c.decision_id == entry.decision_id)
+                .values(decided_by=entry.decided_by, previous_hash=previous, entry_hash=entry_hash)
+            )
+            previous = entry_hash
+    assert verify_audit_log(engine) == []
+    problems = verify_audit_log(engine, [earlier, published])
+    assert len(problems) == 1  # entries up to the older head are untouched
+    assert problems[0].startswith(f"published head {published}:") and "the log was rewritten" in problems[0]
+
+
+@pytest.mark.parametrize("text", ["4", "4:abc", "-4:" + "a" * 64, "0:" + "a" * 64, "4:" + "g" * 64, ""])
+def test_a_head_that_is_not_id_colon_sha256_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="id:sha256"):
+        ChainHead.parse(text)
+
+
+def test_a_printed_head_reads_back_the_same() -> None:
+    head = ChainHead(12, "3F" * 32)
+    assert ChainHead.parse(f" {head} ") == ChainHead(12, "3f" * 32)  # hex in either case, spaces around
 
 
 def test_the_registry_file_holds_no_secret(registry, examples_dir, catalogue, engine):

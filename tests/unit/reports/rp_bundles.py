@@ -15,6 +15,10 @@ PLANTED_NAME = "欧阳晓明"
 PLANTED_USCC = "91320481MA1W2X3Y4B"
 
 
+# The self-built systems' decision log after four decisions (its id and entry hash)
+DECISION_LOG_HEAD = "4:5b0e0c9a8f3d2e1b7a6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a"
+
+
 def _load(name: str) -> Any:
     return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
 
@@ -30,6 +34,7 @@ def make_bundle(*, provisional: bool = False, previous: bool = True, plant: bool
         "quarantine": _load("quarantine_2026-10.json"),
         "generated_at": "2026-11-06T18:05:12+08:00",
         "data_cutoff": "2026-11-06T09:58:00Z",
+        "decision_log_head": DECISION_LOG_HEAD,
     }
     if plant:
         plant_personal_data(bundle)

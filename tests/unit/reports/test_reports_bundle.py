@@ -42,6 +42,19 @@ def test_every_problem_is_listed_in_one_error(bundle: dict[str, Any], tmp_path: 
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("head", ["4", "0:" + "a" * 64, "4:" + "a" * 63, "4:" + "A" * 64, 4])
+def test_a_malformed_decision_log_head_is_refused(bundle: dict[str, Any], head: object) -> None:
+    # A head printed wrong could never be checked later: refuse it rather than print it.
+    bundle["decision_log_head"] = head
+    with pytest.raises(ReportBundleError, match="decision_log_head"):
+        check_bundle(bundle)
+
+
+def test_a_bundle_without_decision_log_head_is_valid(bundle: dict[str, Any]) -> None:
+    del bundle["decision_log_head"]  # a caller from before the head was printed
+    check_bundle(bundle)
+
+
 def test_missing_provisional_flag_is_refused(bundle: dict[str, Any]) -> None:
     # A report must never pass a provisional calendar off as official: the flag is required.
     del bundle["statistics"]["provisional"]

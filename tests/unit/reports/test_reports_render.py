@@ -12,7 +12,14 @@ from xml.etree import ElementTree
 import pytest
 from openpyxl import load_workbook
 from pypdf import PdfReader
-from rp_bundles import PLANTED_ID, PLANTED_ID_MASKED, PLANTED_NAME, PLANTED_USCC, make_bundle
+from rp_bundles import (
+    DECISION_LOG_HEAD,
+    PLANTED_ID,
+    PLANTED_ID_MASKED,
+    PLANTED_NAME,
+    PLANTED_USCC,
+    make_bundle,
+)
 
 from reports import ReportFiles, render_report, report_dir
 
@@ -166,6 +173,24 @@ def test_provisional_mark_only_when_provisional(official: tuple[dict, ReportFile
     assert MARK in provisional.html.read_text(encoding="utf-8")
     assert MARK in _xlsx_xml(provisional.xlsx)
     assert all(MARK in _squash(t) for t in _pdf_text(provisional.pdf))  # in the header of every page
+
+
+def test_every_format_prints_the_decision_log_head(official: tuple[dict, ReportFiles], tmp_path: Path) -> None:
+    """The head is what a later `sanheyi systems verify-log --head` checks against: whole, in each file."""
+    _, files = official
+    assert files.html and files.xlsx and files.pdf
+    assert DECISION_LOG_HEAD in files.html.read_text(encoding="utf-8")
+    info = {row[0].value: row[1].value for row in load_workbook(files.xlsx)["汇总"].iter_rows() if row[0].value}
+    assert info["审批日志链头"] == DECISION_LOG_HEAD
+    assert DECISION_LOG_HEAD in _squash("".join(_pdf_text(files.pdf)))
+
+    bundle = make_bundle(previous=False)
+    bundle["decision_log_head"] = None  # no decision logged yet
+    empty = render_report(bundle, tmp_path, formats=("html", "xlsx"))
+    assert empty.html and empty.xlsx
+    assert "审批日志链头" not in empty.html.read_text(encoding="utf-8")
+    info = {row[0].value: row[1].value for row in load_workbook(empty.xlsx)["汇总"].iter_rows() if row[0].value}
+    assert info["审批日志链头"] == "无（尚无审批记录）"
 
 
 def test_one_provisional_event_marks_the_report(tmp_path: Path) -> None:
