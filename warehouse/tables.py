@@ -94,7 +94,7 @@ Instant = UtcDateTime()
 
 # Percent of each page filled by inserts on PostgreSQL; the rest takes the records' next versions
 # (about one case row in seven, one step row in ten). A batch of updates then costs the server a
-# third to a half less on fct_case and a quarter less on fct_case_step, for tables 9-10 % larger
+# third to a half less on fct_case and a quarter less on fct_case_step, for tables 6-9 % larger
 # (docs/ingest-and-warehouse.md). Migration 0005.
 CASE_FILLFACTOR = 85
 STEP_FILLFACTOR = 90
