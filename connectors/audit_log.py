@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -27,7 +27,6 @@ __all__ = [
     "AuditEntry",
     "ChainHead",
     "canonical_bytes",
-    "chain_head",
     "compute_hash",
     "verify_chain",
     "verify_published_heads",
@@ -141,11 +140,6 @@ class ChainHead:
 
 
 _HEAD = re.compile(r"(?P<id>[1-9][0-9]{0,17}):(?P<hash>[0-9a-fA-F]{64})")
-
-
-def chain_head(entries: Sequence[AuditEntry]) -> ChainHead | None:
-    """The head of a log given in ``decision_id`` order; None for an empty log."""
-    return ChainHead(entries[-1].decision_id, entries[-1].entry_hash) if entries else None
 
 
 def verify_published_heads(entries: Iterable[AuditEntry], heads: Iterable[ChainHead]) -> list[str]:
