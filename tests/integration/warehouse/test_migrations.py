@@ -49,15 +49,20 @@ def _byte_order_columns_in_metadata() -> set[tuple[str, str]]:
     }
 
 
-def _byte_order_columns_in_database(engine) -> set[tuple[str, str]]:
+def _catalogue(engine, sql: str) -> list[tuple[str, str]]:
+    """Pairs read from PostgreSQL's catalogue about the current schema."""
     with engine.connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT table_name, column_name FROM information_schema.columns"
-                " WHERE table_schema = current_schema() AND collation_name = 'C'"
-            )
-        ).all()
-    return {(table, column) for table, column in rows}
+        return [(first, second) for first, second in conn.execute(text(sql))]
+
+
+def _byte_order_columns_in_database(engine) -> set[tuple[str, str]]:
+    return set(
+        _catalogue(
+            engine,
+            "SELECT table_name, column_name FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND collation_name = 'C'",
+        )
+    )
 
 
 def test_postgres_keys_are_compared_byte_for_byte(pg_schema: str) -> None:
@@ -98,13 +103,11 @@ def test_postgres_upgrade_names_the_views_that_block_it(pg_schema: str) -> None:
 
 
 def _fillfactors_in_database(engine) -> dict[str, str]:
-    with engine.connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT relname, option FROM pg_class, unnest(reloptions) AS option"
-                " WHERE relnamespace = current_schema()::regnamespace AND option LIKE 'fillfactor=%'"
-            )
-        ).all()
+    rows = _catalogue(
+        engine,
+        "SELECT relname, option FROM pg_class, unnest(reloptions) AS option"
+        " WHERE relnamespace = current_schema()::regnamespace AND option LIKE 'fillfactor=%'",
+    )
     return {table: option.removeprefix("fillfactor=") for table, option in rows}
 
 
