@@ -340,14 +340,20 @@ def _day(ns: np.ndarray) -> np.ndarray:
     return (ns + _SHANGHAI_NS) // _NS_PER_DAY
 
 
+def _offsets_and_data(arr: pa.Array) -> tuple[np.ndarray, pa.Buffer | None]:
+    """The n + 1 value offsets of a string or binary array (its own slice of them) and its data buffer."""
+    buffers = arr.buffers()
+    return np.frombuffer(buffers[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1], buffers[2]
+
+
 def _byte_matrix(arr: pa.Array, width: int) -> np.ndarray:
     """An n x ``width`` byte matrix of ``arr``'s values, each ``width`` ASCII characters (the caller's
     pattern has checked that), read from Arrow's buffer without a Python object per value."""
     arr = arr.cast(pa.binary())
     if not len(arr):
         return np.zeros((0, width), dtype=np.uint8)
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
-    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    offsets, buffer = _offsets_and_data(arr)
+    data = np.frombuffer(buffer, dtype=np.uint8)[offsets[0] : offsets[-1]]
     if data.size != len(arr) * width:  # a defect in the caller's pattern, never a record to pass
         raise ValueError(f"values of {width} characters expected, got {data.size} bytes for {len(arr)} values")
     return data.reshape(len(arr), width)
@@ -651,9 +657,9 @@ def _payloads(entity: str, cols: dict[str, _Col], take: pa.Array | None) -> pa.A
 
 
 def _sha256_hex(arr: pa.Array) -> np.ndarray:
-    buffers = arr.buffers()
-    offsets = np.frombuffer(buffers[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1].tolist()
-    data = memoryview(buffers[2]) if buffers[2] is not None else memoryview(b"")
+    bounds, buffer = _offsets_and_data(arr)
+    offsets = bounds.tolist()
+    data = memoryview(buffer) if buffer is not None else memoryview(b"")
     sha = hashlib.sha256
     out = np.empty(len(arr), dtype=object)
     out[:] = [sha(data[a:b]).hexdigest() for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
