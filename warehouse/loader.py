@@ -66,6 +66,34 @@ def _classify_within_batch(frame: pd.DataFrame, keys: list[str]) -> tuple[pd.Dat
     return ordered[is_candidate], stale, duplicate, conflicts
 
 
+@dataclass(frozen=True)
+class _AgainstStored:
+    loadable: pd.DataFrame  # newer than the stored version, or of a key not stored
+    new_key: np.ndarray  # per loadable row: its key was not stored
+    stale: int
+    duplicate: int
+    conflicts: pd.DataFrame
+
+
+def _against_stored(candidates: pd.DataFrame, stored: pd.DataFrame, keys: list[str]) -> _AgainstStored:
+    """The batch's candidates (one per key) weighed against the stored versions of their keys."""
+    merged = candidates[[*keys, "version", "payload_sha256"]].merge(
+        stored, on=keys, how="left", suffixes=("", "_stored")
+    )
+    has_stored = merged["version_stored"].notna().to_numpy()
+    version, version_stored = merged["version"].to_numpy(), merged["version_stored"].to_numpy()
+    equal = has_stored & (version == version_stored)
+    same = (merged["payload_sha256"] == merged["payload_sha256_stored"]).to_numpy()
+    loadable = ~has_stored | (version > version_stored)
+    return _AgainstStored(
+        loadable=candidates[loadable],
+        new_key=~has_stored[loadable],
+        stale=int((has_stored & (version < version_stored)).sum()),
+        duplicate=int((equal & same).sum()),
+        conflicts=candidates[equal & ~same],
+    )
+
+
 def rows_to_stage(entity: str, frame: pd.DataFrame) -> pa.Table:
     """SQLite: what ``upsert_records`` reads from a stage for ``frame`` (see warehouse/staging.py)."""
     table = ENTITY_TABLES[entity]
@@ -104,11 +132,7 @@ def upsert_records(
                 _record_item_history(conn, candidates)
             return UpsertResult(len(candidates), duplicate, stale, conflicts, candidates)
         # Some key is stored: the batch's keys go into a stage, and the version lookup is one join there.
-        key_stage = f"stg_{table.name}_keys"
-        create_key_stage(conn, table, keys, key_stage)
-        copy_frame(conn, key_stage, candidates, table, keys)
-        stored = _stored_versions_staged(conn, table, keys, key_stage)
-        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {key_stage}")
+        stored = _stored_versions_postgres(conn, table, keys, candidates)
     else:
         # SQLite: the whole batch is staged at once (warehouse/staging.py). Keys not stored yet go in
         # first, in one statement that probes each key once; only if some key was stored before are
@@ -126,27 +150,26 @@ def upsert_records(
             else pd.DataFrame(columns=[*keys, "version_stored", "payload_sha256_stored"])
         )
     loaded_rows = candidates
-    new_key = pd.Series(True, index=candidates.index)  # not stored when looked up
+    new_key = np.ones(len(candidates), dtype=bool)  # not stored when looked up
     if not stored.empty:
-        merged = candidates[[*keys, "version", "payload_sha256", "_line"]].merge(
-            stored, on=keys, how="left", suffixes=("", "_stored")
-        )
-        has_stored = merged["version_stored"].notna()
-        equal = has_stored & (merged["version"] == merged["version_stored"])
-        same = merged["payload_sha256"] == merged["payload_sha256_stored"]
-        stale += int((has_stored & (merged["version"] < merged["version_stored"])).sum())
-        duplicate += int((equal & same).sum())
-        conflict_lines = set(merged.loc[equal & ~same, "_line"])
-        if conflict_lines:
-            conflicts = pd.concat([conflicts, candidates[candidates["_line"].isin(conflict_lines)]])
-        loadable = ~has_stored | (merged["version"] > merged["version_stored"])
-        loaded_rows = candidates[loadable.to_numpy()]
-        new_key = pd.Series(~has_stored.to_numpy(), index=candidates.index)[loadable.to_numpy()]
+        against = _against_stored(candidates, stored, keys)
+        stale, duplicate = stale + against.stale, duplicate + against.duplicate
+        conflicts = pd.concat([conflicts, against.conflicts]) if not against.conflicts.empty else conflicts
+        loaded_rows, new_key = against.loadable, against.new_key
 
     if postgres:
-        _load_postgres(conn, table, keys, columns, loaded_rows, new_key.to_numpy(dtype=bool))
+        refused = _load_postgres(conn, table, keys, columns, loaded_rows, new_key)
+        if not refused.empty:
+            # Another loader stored the same or a newer version of these keys after the look-up (its
+            # commit is visible now, and the upsert holds their rows): count them against it.
+            against = _against_stored(refused, _stored_versions_postgres(conn, table, keys, refused), keys)
+            if not against.loadable.empty:  # cannot happen while keys are never deleted; never count wrong
+                raise RuntimeError(f"{table.name}: {len(against.loadable)} rows neither written nor outdated")
+            stale, duplicate = stale + against.stale, duplicate + against.duplicate
+            conflicts = pd.concat([conflicts, against.conflicts]) if not against.conflicts.empty else conflicts
+            loaded_rows = loaded_rows[~loaded_rows["_line"].isin(refused["_line"])]
     elif not new_key.all():
-        replacing = loaded_rows["_line"][~new_key.to_numpy()]
+        replacing = loaded_rows["_line"][~new_key]
         _upsert_from_stage(conn, table, keys, columns, stage, batch_id, replacing)
     if entity == "power_item" and not loaded_rows.empty:
         _record_item_history(conn, loaded_rows)
@@ -171,15 +194,16 @@ def _copy_if_all_new(conn: Connection, table: Table, columns: list[str], rows: p
 
 def _load_postgres(
     conn: Connection, table: Table, keys: list[str], columns: list[str], rows: pd.DataFrame, new_key: np.ndarray
-) -> None:
+) -> pd.DataFrame:
     """PostgreSQL: ``COPY`` rows with keys not stored yet straight into the table; upsert the others.
 
     Most rows of a bulk load are new: copying them in directly spares writing and reading a stage
     and the upsert's conflict handling. Should another loader have stored one of those keys since
     the lookup, the copy fails, is rolled back to its savepoint, and every row takes the upsert.
+
+    Returns the rows the upsert did not apply: their key holds the same or a newer version, stored
+    by another loader after the look-up.
     """
-    if rows.empty:
-        return
     upsert = rows[~new_key]
     fresh = rows[new_key]
     if not fresh.empty:
@@ -189,17 +213,21 @@ def _load_postgres(
         except UniqueViolation:
             upsert = rows
     if upsert.empty:
-        return
+        return upsert
     # rows replacing a stored version go through a stage and one INSERT … ON CONFLICT, whose WHERE
-    # never lets an older version overwrite a newer one
+    # never lets an older version overwrite a newer one; RETURNING tells which rows it wrote
     stage = f"stg_{table.name}"
     create_stage(conn, table, stage)
     copy_frame(conn, stage, upsert, table, columns)
-    conn.exec_driver_sql(
+    written = conn.exec_driver_sql(
         f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT {', '.join(columns)} "
-        f"FROM {stage} {_on_conflict(table, keys, columns)}"
-    )
+        f"FROM {stage} {_on_conflict(table, keys, columns)} RETURNING {', '.join(keys)}"
+    ).all()
     conn.exec_driver_sql(f"DROP TABLE IF EXISTS {stage}")
+    if len(written) == len(upsert):
+        return upsert.iloc[0:0]
+    applied = {tuple(key) for key in written}
+    return upsert[[key not in applied for key in upsert[keys].itertuples(index=False, name=None)]]
 
 
 def _from_stage(columns: list[str], stage: str, lines: pd.Series | None) -> tuple[str, dict]:
@@ -246,11 +274,21 @@ def _stored_versions_in_stage(
     return pd.DataFrame(json.loads(found), columns=columns).drop_duplicates(keys)
 
 
+def _stored_versions_postgres(conn: Connection, table: Table, keys: list[str], rows: pd.DataFrame) -> pd.DataFrame:
+    """PostgreSQL: the stored versions of ``rows``' keys (staged, then one join)."""
+    if conn.execute(select(table.c[keys[0]]).limit(1)).first() is None:
+        return pd.DataFrame(columns=[*keys, "version_stored", "payload_sha256_stored"])
+    key_stage = f"stg_{table.name}_keys"
+    create_key_stage(conn, table, keys, key_stage)
+    copy_frame(conn, key_stage, rows, table, keys)
+    stored = _stored_versions_staged(conn, table, keys, key_stage)
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {key_stage}")
+    return stored
+
+
 def _stored_versions_staged(conn: Connection, table: Table, keys: list[str], stage: str) -> pd.DataFrame:
     """PostgreSQL: the stored versions of the staged keys, in one join."""
     columns = [*keys, "version_stored", "payload_sha256_stored"]
-    if conn.execute(select(table.c[keys[0]]).limit(1)).first() is None:
-        return pd.DataFrame(columns=columns)
     on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
     # Probe the primary key once per staged row: the stage is unanalysed and a hash join would read
     # the whole (growing) table for every batch.

@@ -237,15 +237,34 @@ def test_postgres_new_keys_stored_meanwhile_by_another_loader_still_follow_the_v
     engine = make_engine(pg_warehouse_url)
     create_schema(engine)
     try:
-        load(engine, 1, department(1, 2, "已入库的新版本"), department(2, 1))
-        # the lookup misses what the other loader committed in between
-        monkeypatch.setattr(loader, "_stored_versions_staged", lambda *args: pd.DataFrame())
-        result = load(engine, 2, department(1, 1, "旧版本"), department(2, 3, "更新"), department(3, 1))
+        load(engine, 1, department(1, 2, "已入库的新版本"), department(2, 1), department(4, 1, "已入库的内容"))
+        # the first lookup misses what the other loader committed in between
+        lookups: list[object] = []
+        real_lookup = loader._stored_versions_staged
+
+        def missing_at_first(*args):  # type: ignore[no-untyped-def]
+            lookups.append(args)
+            return pd.DataFrame() if len(lookups) == 1 else real_lookup(*args)
+
+        monkeypatch.setattr(loader, "_stored_versions_staged", missing_at_first)
+        result = load(
+            engine,
+            2,
+            department(1, 1, "旧版本"),
+            department(2, 3, "更新"),
+            department(3, 1),
+            department(4, 1, "同一版本的另一内容"),
+        )
         assert stored(engine) == {
             department(1, 2)["dept_code"]: (2, "已入库的新版本"),  # the stored newer version is kept
             department(2, 1)["dept_code"]: (3, "更新"),
             department(3, 1)["dept_code"]: (1, "溧阳市测试局"),
+            department(4, 1)["dept_code"]: (1, "已入库的内容"),
         }
-        assert result.loaded == 3  # the lookup saw no stored key, so all three were loadable
+        # what the upsert did not write is counted against what the other loader stored: the older
+        # record stale, the same version with other content a conflict to quarantine; not loaded
+        assert (result.loaded, result.stale, result.duplicate) == (2, 1, 0)
+        assert list(result.conflicts["name"]) == ["同一版本的另一内容"]
+        assert sorted(result.loaded_rows["dept_code"]) == [department(2, 1)["dept_code"], department(3, 1)["dept_code"]]
     finally:
         engine.dispose()
