@@ -249,6 +249,7 @@ class PagedConnector(abc.ABC):
         self.page_size = page_size
         self.policy = policy or RetryPolicy()
         self.lookback = lookback
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     # -- to be provided by the interface type ----------------------------------------------
     @abc.abstractmethod
@@ -318,6 +319,9 @@ class PagedConnector(abc.ABC):
         from schemas.standard import KEY_FIELDS
 
         key_fields = KEY_FIELDS[entity]
+        # A record stamped later than now (a wrong clock, a typing error in the source) must not move
+        # the cursor there: every record changed before that instant would never be asked for again.
+        read_at = self.clock()
         start = positions.get(entity)
         since = None if start is None else start.updated_at - self.lookback
         token: str | None = None
@@ -335,7 +339,7 @@ class PagedConnector(abc.ABC):
                 what=what,
             )
             if page.records:
-                batch, last = self._to_batch(entity, since, page_no, page.records, line, key_fields, current)
+                batch, last = self._to_batch(entity, since, page_no, page.records, line, key_fields, read_at)
                 line += len(page.records)
                 moved = later(current.get(entity), last)
                 if moved is not None:
@@ -364,8 +368,9 @@ class PagedConnector(abc.ABC):
         items: list[Any],
         first_line: int,
         key_fields: Sequence[str],
-        positions: Mapping[str, Position],
+        read_at: datetime,
     ) -> tuple[base.RecordBatch, Position | None]:
+        """The page as a batch, and the latest position on it that is not later than ``read_at``."""
         records: list[dict[str, Any]] = []
         raws: list[str] = []
         lines: list[int] = []
@@ -389,7 +394,9 @@ class PagedConnector(abc.ABC):
             records.append(value)
             raws.append(raw)
             lines.append(line_no)
-            last = later(last, record_position(value, key_fields))
+            position = record_position(value, key_fields)
+            if position is not None and position.updated_at <= read_at:
+                last = later(last, position)
         frame = base.records_to_frame(entity, records, lines)
         batch = base.RecordBatch(
             source_system=self.system_code,

@@ -96,6 +96,25 @@ def test_incremental_read_returns_changes_and_never_misses_equal_cursor_values(g
         assert _read(connector, future)[1] == []
 
 
+def test_a_record_stamped_in_the_future_does_not_carry_the_cursor_past_later_changes(ga_folder):
+    records = SourceRecords.from_dir(ga_folder)
+    with RestSimulator(records, token=REST_TOKEN) as sim:
+        connector = _connector(sim, page_size=4)
+        connector.clock = lambda: replace_year(2026).replace(month=11, day=1)
+        last_case = max((r.record for r in records.all("case")), key=lambda r: r["updated_at"])
+        # a department typed the year wrong: stamped 2099, the record would be read, then quarantined
+        records.add("case", [dict(last_case, case_id="LY3204810000099", updated_at="2099-10-16T09:00:00+08:00")])
+        batches, _ = _read(connector)
+        cursor = batches[-1].next_cursor
+        assert cursor["case"]["updated_at"] == "2026-10-16T01:41:24.000000Z"  # the latest not later than now
+
+        # a change made after that read, but before 2099, still arrives on the next one
+        records.add("case", [dict(last_case, version=2, updated_at="2026-10-30T09:00:00+08:00")])
+        connector.clock = lambda: replace_year(2026).replace(month=11, day=2)
+        _, again = _read(connector, cursor)
+        assert ("LY3204810000024", 2) in {(r["case_id"], r["version"]) for r in again if "step_no" not in r}
+
+
 def replace_year(year: int):
     from datetime import datetime
 
