@@ -59,10 +59,18 @@ def test_settings_must_not_be_negative():
 
 
 def test_instants_in_any_zone_are_accepted(calendar, settings):
-    data = bundle(cases=[case(received_at="2026-09-30T02:00:00Z")])
+    # 17:00 UTC on 09-29 is 01:00 on 09-30 in Liyang: a frame in UTC (as the warehouse hands it over)
+    # must give the events of the Liyang date, not of the UTC one
+    data = bundle(cases=[case(received_at="2026-09-29T17:00:00Z")])
     utc = data.cases.copy()
     utc["received_at"] = utc["received_at"].dt.tz_convert("UTC")
     same = SupervisionData(data.departments, data.power_items, utc, data.steps, data.complaints)
     a = compute_events(data, AS_OF, calendar, settings)
     b = compute_events(same, AS_OF, calendar, settings)
     pd.testing.assert_frame_equal(a, b)
+    liyang_day = compute_events(
+        bundle(cases=[case(received_at="2026-09-30T01:00:00+08:00")]), AS_OF, calendar, settings
+    )
+    utc_day = compute_events(bundle(cases=[case(received_at="2026-09-29T17:00:00+08:00")]), AS_OF, calendar, settings)
+    pd.testing.assert_frame_equal(b, liyang_day)
+    assert not b["event_date"].equals(utc_day["event_date"])  # the two dates do give different events
