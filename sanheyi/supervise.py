@@ -10,6 +10,7 @@ from sqlalchemy import Engine, select
 
 from sanheyi.pipeline import require_initialised, warehouse_engine
 from sanheyi.settings import Settings
+from supervision.arrays import SHANGHAI
 from supervision.calendar import WorkCalendar
 from supervision.events import compute_events
 from supervision.model import REQUIRED, SupervisionData, SupervisionSettings
@@ -63,9 +64,27 @@ def load_supervision_data(engine: Engine) -> SupervisionData:
     return SupervisionData(**frames)
 
 
-def work_calendar(settings: Settings) -> WorkCalendar:
+def work_calendar(
+    settings: Settings, data: SupervisionData | None = None, as_of: datetime | None = None
+) -> WorkCalendar:
+    """The working-day calendar, its span wide enough for every date the records hold."""
     override = settings.calendar_override
-    return WorkCalendar.load(override if override.exists() else None)
+    covering = _dates_held(data) if data is not None else []
+    if as_of is not None:
+        covering.append(pd.Timestamp(as_of).tz_convert(SHANGHAI).date())
+    return WorkCalendar.load(override if override.exists() else None, covering=covering)
+
+
+def _dates_held(data: SupervisionData) -> list[date]:
+    """The earliest and latest Liyang date of every instant column of the records."""
+    dates = []
+    for frame in (data.cases, data.steps, data.complaints):
+        for column in frame.columns:
+            values = frame[column]
+            if isinstance(values.dtype, pd.DatetimeTZDtype) and values.notna().any():
+                local = values.dt.tz_convert(SHANGHAI)
+                dates += [local.min().date(), local.max().date()]
+    return dates
 
 
 def supervision_options(settings: Settings) -> SupervisionSettings:
@@ -81,7 +100,7 @@ def supervise_stage(settings: Settings, as_of: datetime) -> dict:
     engine = warehouse_engine(settings)
     try:
         data = load_supervision_data(engine)
-        events = compute_events(data, as_of, work_calendar(settings), supervision_options(settings))
+        events = compute_events(data, as_of, work_calendar(settings, data, as_of), supervision_options(settings))
         with engine.begin() as conn:
             sync = sync_events(conn, events, as_of)
     finally:
@@ -122,7 +141,7 @@ def supervision_view(settings: Settings, as_of: datetime) -> SupervisionView:
         data = load_supervision_data(engine)
     finally:
         engine.dispose()
-    calendar = work_calendar(settings)
+    calendar = work_calendar(settings, data, as_of)
     options = supervision_options(settings)
     return SupervisionView(data, compute_events(data, as_of, calendar, options), calendar, options, as_of)
 

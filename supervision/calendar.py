@@ -78,10 +78,20 @@ class WorkCalendar:
         *,
         first_year: int = DEFAULT_FIRST_YEAR,
         last_year: int | None = None,
+        covering: Iterable[dt.date] = (),
     ) -> WorkCalendar:
         """Build the calendar; raise CalendarOverrideError (all problems listed) on a bad override file,
-        CalendarError when the two packages disagree on a year the override does not settle."""
+        CalendarError when the two packages disagree on a year the override does not settle.
+
+        The span reaches back to the earliest of ``covering`` and on to the year after the latest
+        (a deadline counted from it may end in the next year): one record dated outside the default
+        span must not stop supervision for every other one.
+        """
         override = load_override(Path(override_file)) if override_file is not None else CalendarOverride()
+        dates = list(covering)
+        if dates:
+            first_year = min(first_year, min(dates).year)
+            last_year = max(last_year or _default_last_year(override, first_year), max(dates).year + 1)
         return cls.from_override(override, first_year=first_year, last_year=last_year)
 
     @classmethod
@@ -94,9 +104,8 @@ class WorkCalendar:
     ) -> WorkCalendar:
         cc_years, cc_holidays, cc_workdays = _chinese_calendar_data()
         hol_years, hol_makeup = _holidays_official_data()
-        official_max = max([*cc_years, *hol_years, *override.years], default=first_year)
         if last_year is None:
-            last_year = max(official_max, first_year) + DEFAULT_YEARS_AHEAD
+            last_year = _default_last_year(override, first_year)
         if last_year < first_year:
             raise CalendarError(f"calendar span invalid: last_year {last_year} < first_year {first_year}")
         first_day, last_day = dt.date(first_year, 1, 1), dt.date(last_year, 12, 31)
@@ -282,6 +291,14 @@ class WorkCalendar:
             f"日期超出日历范围 / {what} is outside the calendar span "
             f"{self.first_day.isoformat()}..{self.last_day.isoformat()}; load the calendar with a wider span"
         )
+
+
+def _default_last_year(override: CalendarOverride, first_year: int) -> int:
+    """The last official year any source knows, plus the provisional years ahead."""
+    official_max = max(
+        [*_chinese_calendar_data()[0], *_holidays_official_data()[0], *override.years], default=first_year
+    )
+    return max(official_max, first_year) + DEFAULT_YEARS_AHEAD
 
 
 def _chinese_calendar_data() -> tuple[set[int], set[dt.date], set[dt.date]]:
