@@ -94,12 +94,17 @@ class SecretFilter(logging.Filter):
         cleaned = SCRUBBER.scrub(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
-        if record.exc_info and record.exc_info[1] is not None:
-            # The formatter renders the exception later; pre-render it scrubbed.
-            import traceback
-
-            record.exc_text = SCRUBBER.scrub("".join(traceback.format_exception(*record.exc_info)))
-            record.exc_info = None
+        # The formatter renders the exception later; pre-render it scrubbed. A stdlib formatter
+        # prints ``exc_text`` once it is set, and an ``exc_text`` another filter (ID masking)
+        # already rendered is scrubbed as it is rather than rendered afresh. ``exc_info`` stays for
+        # renderers that ignore ``exc_text`` (structlog, in Airflow's task processes), which
+        # sanheyi.logs.MaskedFormatter covers.
+        if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = SCRUBBER.scrub(record.exc_text)
+        if record.stack_info:
+            record.stack_info = SCRUBBER.scrub(record.stack_info)
         return True
 
 

@@ -667,9 +667,15 @@ def _csv_header(path: Path, entity: str) -> list[str]:
         raise FileRejected("CSV 不允许 flow 字段 / field flow is not allowed in CSV")
     unknown = [n for n in names if n not in known]
     if unknown:
-        shown = ", ".join(repr(n[:40]) for n in unknown[:10])
+        # A cell that is not a column name may be data: a file without a header row puts its first
+        # record (name, ID number) here, and this message reaches the CLI, the log, the
+        # ``.reason.txt`` file and reports. So unknown cells are counted, never shown.
+        recognised = [n for n in names if n in known]
+        found = f"; 可识别 / recognised: {', '.join(recognised)}" if recognised else ""
         raise FileRejected(
-            f"CSV 表头含未知字段 / the CSV header has unknown column(s) {shown}; allowed: {', '.join(known)}"
+            f"CSV 表头含 {len(unknown)} 个未知字段（共 {len(names)} 个），可能缺少表头行 / the CSV header has "
+            f"{len(unknown)} unknown column(s) of {len(names)}; the header row may be missing (the first line "
+            f"must name the columns){found}; 应为 / expected: {', '.join(known)}"
         )
     dups = sorted({n for n in names if names.count(n) > 1})
     if dups:

@@ -229,7 +229,8 @@ class SqlViewConnector(PagedConnector):
                 connect_args["connect_timeout"] = max(1, int(self.policy.connect_timeout_s))
             elif url.get_backend_name() == "sqlite":
                 connect_args["timeout"] = self.policy.connect_timeout_s
-            options: dict[str, Any] = {"connect_args": connect_args}
+            # Errors must not quote bound values (cursors, keys) into messages and logs.
+            options: dict[str, Any] = {"connect_args": connect_args, "hide_parameters": True}
             if url.get_backend_name() != "sqlite":
                 options.update(pool_pre_ping=True, pool_size=1, max_overflow=0)
             try:

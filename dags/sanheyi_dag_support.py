@@ -37,6 +37,18 @@ class HubFailureNotifier(BaseNotifier):
         )
 
 
+def mask_task_logs(context: Any) -> None:
+    """Runs before each task: the hub's log masking on the handlers Airflow's task logging set up.
+
+    A task process gets its log handlers from Airflow, not from ``sanheyi.logs.configure_logging``;
+    without this, ID numbers and credentials that hub code or a library lets slip would reach the
+    task log as they are.
+    """
+    from sanheyi.logs import install_log_masking
+
+    install_log_masking()
+
+
 def default_args(*, timeout_minutes: int = 60) -> dict[str, Any]:
     return {
         "owner": "sanheyi",
@@ -46,6 +58,7 @@ def default_args(*, timeout_minutes: int = 60) -> dict[str, Any]:
         "max_retry_delay": timedelta(minutes=30),
         "execution_timeout": timedelta(minutes=timeout_minutes),
         "on_failure_callback": [HubFailureNotifier()],
+        "on_execute_callback": [mask_task_logs],
     }
 
 

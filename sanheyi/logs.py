@@ -1,8 +1,10 @@
 """Logging for the hub: one line per event, batch ids in the text, personal data masked everywhere.
 
-The masking filter is a safety net under the rule that personal data is never logged: whatever a
-library or a message lets slip, an 18-character ID number is cut to its first 6 and last 4
-characters before any handler writes it.
+The masking is a safety net under the rule that personal data is never logged: whatever a library,
+a message or a traceback lets slip, an 18-character ID number is cut to its first 6 and last 4
+characters before any handler writes it. :func:`configure_logging` sets it up for the command line;
+code that runs under handlers set up by someone else (Airflow's task logging) calls
+:func:`install_log_masking` first.
 
 Each line carries its context as ``key=value`` fields in brackets after the logger name, e.g.
 ``INFO sanheyi.ingest [cycle=20261128T090000+0800-1a2b3c4d system=UNIFIED batch=12]: ...``, so the
@@ -15,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -31,14 +33,65 @@ def mask_text(text: str) -> str:
 
 
 class MaskingFilter(logging.Filter):
-    """Rewrites each record's message with ID numbers masked."""
+    """Rewrites each record's message, traceback and stack with ID numbers masked."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         masked = mask_text(message)
         if masked != message:
             record.msg, record.args = masked, None
+        # A stdlib formatter prints ``exc_text`` when it is set and renders it from ``exc_info``
+        # only when it is not, so the traceback is rendered here, masked. ``exc_info`` stays for
+        # renderers that ignore ``exc_text`` (structlog, in Airflow's task processes); what they
+        # write is masked by :class:`MaskedFormatter`.
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask_text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = mask_text(record.stack_info)
         return True
+
+
+class MaskedFormatter(logging.Formatter):
+    """Wraps a handler's formatter and masks ID numbers and known secrets in everything it writes.
+
+    Filters see a record before it is formatted; whatever the formatter adds afterwards (a
+    traceback rendered from ``exc_info``, structlog's JSON with the exception's text) is only
+    caught here, on the finished text.
+    """
+
+    def __init__(self, inner: logging.Formatter | None = None) -> None:
+        super().__init__()
+        self.inner = inner or logging.Formatter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        from connectors.credentials import scrub
+
+        return mask_text(scrub(self.inner.format(record)))
+
+
+# Airflow writes a task's log through the root logger's handlers (in its task processes) and, in
+# its own processes, through the handlers of ``airflow.task`` as well.
+_LOGGERS_TO_MASK = ("", "airflow.task")
+
+
+def install_log_masking(handlers: Iterable[logging.Handler] | None = None) -> None:
+    """Mask personal data and secrets in what ``handlers`` write (default: the root logger's and
+    ``airflow.task``'s). Idempotent: call it wherever hub code may run under handlers set up by
+    someone else, e.g. at the start of an Airflow task.
+    """
+    from connectors.credentials import SecretFilter
+
+    if handlers is None:
+        handlers = [h for name in _LOGGERS_TO_MASK for h in logging.getLogger(name).handlers]
+    for handler in handlers:
+        if not any(isinstance(f, MaskingFilter) for f in handler.filters):
+            handler.addFilter(MaskingFilter())
+        if not any(isinstance(f, SecretFilter) for f in handler.filters):
+            handler.addFilter(SecretFilter())  # credentials of self-built systems, whatever logger speaks
+        if not isinstance(handler.formatter, MaskedFormatter):
+            handler.setFormatter(MaskedFormatter(handler.formatter))
 
 
 _CONTEXT: ContextVar[tuple[tuple[str, str], ...]] = ContextVar("sanheyi_log_context", default=())
@@ -99,14 +152,11 @@ def configure_logging(*, verbose: bool = False, log_dir: Path | None = None) -> 
         file_handler.setLevel(logging.INFO)
         file_handler.setFormatter(fmt)
         handlers.append(file_handler)
-    from connectors.credentials import SecretFilter
-
     for handler in handlers:
         handler._sanheyi = True  # type: ignore[attr-defined]
         handler.addFilter(ContextFilter())
-        handler.addFilter(MaskingFilter())
-        handler.addFilter(SecretFilter())  # credentials of self-built systems, whatever logger speaks
         root.addHandler(handler)
+    install_log_masking(handlers)
     root.setLevel(logging.INFO)
     # third-party chatter (GE registers its docs, WeasyPrint reports every step) is not for operators
     for noisy in ("great_expectations", "weasyprint", "fontTools", "matplotlib", "zeep", "asyncssh", "alembic"):

@@ -9,8 +9,10 @@ from warehouse.tables import metadata
 
 def make_engine(url: str, *, schema: str | None = None) -> Engine:
     """An engine for ``url``; ``schema`` pins PostgreSQL's search_path (used to isolate tests)."""
+    # hide_parameters: a statement error (an IntegrityError on a batch insert, say) would otherwise
+    # quote the bound values, i.e. raw payloads with names and ID numbers, into logs and tracebacks.
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 60})
+        engine = create_engine(url, connect_args={"timeout": 60}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
@@ -34,7 +36,7 @@ def make_engine(url: str, *, schema: str | None = None) -> Engine:
     options = {}
     if schema:
         options["options"] = f"-csearch_path={schema}"
-    return create_engine(url, connect_args=options, pool_pre_ping=True)
+    return create_engine(url, connect_args=options, pool_pre_ping=True, hide_parameters=True)
 
 
 def create_schema(engine: Engine) -> None:

@@ -39,7 +39,7 @@ def test_parsing_does_no_work(tmp_path: Path) -> None:
     assert not home.exists()  # no settings read, no database touched, no folder made at import
 
 
-def test_every_task_retries_with_backoff_and_a_timeout(dagbag) -> None:
+def test_every_task_retries_with_backoff_and_a_timeout_and_masks_its_log(dagbag) -> None:
     for dag in dagbag.dags.values():
         for task in dag.tasks:
             assert task.retries >= 1, task.task_id
@@ -48,6 +48,10 @@ def test_every_task_retries_with_backoff_and_a_timeout(dagbag) -> None:
             callbacks = task.on_failure_callback
             callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
             assert any(type(c).__name__ == "HubFailureNotifier" for c in callbacks), task.task_id
+            # the hub's log masking on the handlers of the task process, before the task's code runs
+            callbacks = task.on_execute_callback
+            callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+            assert any(getattr(c, "__name__", "") == "mask_task_logs" for c in callbacks), task.task_id
 
 
 def scheduled_on(dag) -> set[str]:

@@ -4,6 +4,10 @@ through the same functions as the command line."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +20,7 @@ from warehouse.db import make_engine
 from warehouse.tables import fct_case, fct_supervision_event, ops_load_batch, ops_quarantine
 
 AS_OF = "2026-11-28T09:00:00+08:00"
+DAGS = Path(__file__).resolve().parents[2] / "dags"
 
 
 @pytest.fixture
@@ -71,3 +76,41 @@ def test_the_four_dags_in_asset_order(home: Path, airflow_db: Path, dagbag) -> N
         ".xlsx",
     ]
     assert (home / "reports" / "status.html").exists()
+
+
+# What a task process does before it runs a task (airflow.sdk.execution_time.supervisor): its
+# stdlib log handlers write JSON lines to the supervisor, which stores them as the task's log.
+_TASK_PROCESS = """
+import logging, sys
+sys.path.insert(0, {dags!r})
+from airflow.sdk.log import configure_logging
+configure_logging(json_output=True, output=open({log!r}, "wb", buffering=0), sending_to_supervisor=True)
+from airflow.dag_processing.dagbag import DagBag
+run = DagBag(dag_folder={dags!r}).dags["sanheyi_ingest"].test(run_conf={{"as_of": {as_of!r}}})
+assert run.state == "success", run.state
+try:
+    raise ValueError("applicant {id_number}")
+except ValueError:  # the handler keeps masking what is logged after the tasks ran, tracebacks too
+    logging.getLogger("sanheyi.ingest").exception("after the run")
+"""
+
+
+def test_hub_log_lines_reach_the_airflow_task_log_masked(home: Path, airflow_db: Path, tmp_path: Path) -> None:
+    id_number, masked = "320481196904060383", "320481********0383"
+    # a clerk's export named after the applicant, without a header row: rejected, and named in the log
+    (home / "inbox" / "UNIFIED" / f"case.{id_number}.csv").write_text(
+        f"LY3204810000000,UNIFIED,{id_number}\n", encoding="utf-8"
+    )
+    task_log = tmp_path / "task.log"
+    code = _TASK_PROCESS.format(dags=str(DAGS), log=str(task_log), as_of=AS_OF, id_number=id_number)
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=os.environ.copy(), capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = task_log.read_text(encoding="utf-8")
+    events = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    rejected = [e["event"] for e in events if e.get("logger") == "sanheyi.ingest" and "rejected" in e["event"]]
+    assert len(rejected) == 1 and rejected[0].startswith(f"file rejected: case.{masked}.csv: ")
+    after = next(e for e in events if e["event"] == "after the run")
+    assert after["exception"][0]["exc_value"] == f"applicant {masked}"
+    assert id_number not in text

@@ -166,8 +166,22 @@ def test_after_a_rejection_reading_goes_on_with_the_next_file(inbox: Path, tmp_p
             assert moved == tmp_path / "rejected" / "UNIFIED" / "case.a.csv"
     assert seen == ["inbox/UNIFIED/case.b.jsonl"]
     reason = (tmp_path / "rejected" / "UNIFIED" / "case.a.csv.reason.txt").read_text(encoding="utf-8")
-    assert "remark" in reason
+    assert "1 unknown column(s) of 2" in reason and "recognised: case_id" in reason
     assert list((inbox / "UNIFIED").iterdir()) == []
+
+
+def test_a_csv_without_header_row_is_rejected_without_echoing_its_first_record(inbox: Path, tmp_path: Path) -> None:
+    first = "LY0000000000001,陈静,320481196904060383,UNIFIED"
+    put(inbox, "case.x.csv", first + "\nLY0000000000002,李四,320481199001011234,UNIFIED\n")
+    with pytest.raises(FileRejected) as exc:
+        list(FileDropConnector(inbox, "UNIFIED").read(None))
+    reject_file(exc.value.path, tmp_path / "rejected", "UNIFIED", exc.value.message)
+    reason = (tmp_path / "rejected" / "UNIFIED" / "case.x.csv.reason.txt").read_text(encoding="utf-8")
+    for text in (exc.value.message, str(exc.value), reason):
+        assert "陈静" not in text and "320481196904060383" not in text and "0383" not in text
+        assert "LY0000000000001" not in text
+        assert "4 unknown column(s) of 4" in text and "header row may be missing" in text
+    assert "expected: source_system, case_id, power_code" in reason
 
 
 def test_broken_json_lines_become_unparsed_and_the_rest_is_read(inbox: Path) -> None:

@@ -1,0 +1,87 @@
+"""Log masking (sanheyi/logs.py): no ID number and no credential reaches a log unmasked, not even
+through a traceback, whether the handlers are the command line's or someone else's (Airflow's)."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import structlog
+
+from connectors.credentials import SCRUBBER
+from sanheyi.logs import MaskedFormatter, MaskingFilter, configure_logging, install_log_masking
+
+ID_NUMBER, MASKED = "320481196904060383", "320481********0383"
+SECRET = "logs-test-Pa55-never-shown"
+
+
+@pytest.fixture
+def root() -> Iterator[logging.Logger]:
+    """The root logger, given back afterwards with the handlers and level it had."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        yield root
+    finally:
+        for handler in root.handlers:
+            if handler not in handlers:
+                handler.close()
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+def _fail_with(text: str) -> None:
+    raise ValueError(text)
+
+
+def test_a_traceback_reaches_the_log_file_masked(root: logging.Logger, tmp_path: Path) -> None:
+    configure_logging(log_dir=tmp_path)
+    SCRUBBER.add(SECRET)
+    try:
+        _fail_with(f"duplicate key (applicant_id_no)=({ID_NUMBER}) password {SECRET}")
+    except ValueError:
+        logging.getLogger("sanheyi.ingest").exception("batch failed", extra={"file_only": True})
+    text = (tmp_path / "sanheyi.log").read_text(encoding="utf-8")
+    assert "Traceback (most recent call last)" in text and "in _fail_with" in text
+    assert f"ValueError: duplicate key (applicant_id_no)=({MASKED}) password ***" in text
+    assert ID_NUMBER not in text and SECRET not in text
+
+
+def test_handlers_set_up_elsewhere_get_the_same_masking_once(root: logging.Logger) -> None:
+    # Airflow's task processes write stdlib records as JSON through structlog, which renders the
+    # exception from exc_info itself (and ignores a pre-rendered exc_text).
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.dict_tracebacks,
+                structlog.processors.JSONRenderer(ensure_ascii=False),
+            ],
+            foreign_pre_chain=[structlog.stdlib.add_log_level],
+        )
+    )
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    install_log_masking()
+    install_log_masking()
+    assert sum(isinstance(f, MaskingFilter) for f in handler.filters) == 1
+    assert isinstance(handler.formatter, MaskedFormatter)
+    assert not isinstance(handler.formatter.inner, MaskedFormatter)
+
+    log = logging.getLogger("sanheyi.ingest")
+    log.warning("file rejected: case.%s.csv", ID_NUMBER)
+    try:
+        _fail_with(f"applicant {ID_NUMBER}")
+    except ValueError:
+        log.exception("batch failed")
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert lines[0]["event"] == f"file rejected: case.{MASKED}.csv"
+    assert lines[1]["event"] == "batch failed"
+    assert lines[1]["exception"][0]["exc_value"] == f"applicant {MASKED}"  # the traceback is kept, masked
+    assert ID_NUMBER not in out.getvalue()
