@@ -656,26 +656,29 @@ def _assemble(
 
 
 def _csv_header(path: Path, entity: str) -> list[str]:
+    """The header's column names. A column the standard does not know is kept: every record with a
+    value in it is quarantined as ``EXTRA_FIELD`` (§1), as a JSON record with an unknown key is."""
     with open(path, "rb") as fh:
-        first = fh.readline(1 << 20)
-    text = first.decode("utf-8").rstrip("\r\n")
-    if not text.strip():
+        head = fh.read(1 << 20)
+    # the csv module finds the end of the header whatever the line ending (LF, CRLF or CR alone)
+    try:
+        names = next(csv.reader(io.StringIO(head.decode("utf-8", errors="replace"), newline=""), strict=True), [])
+    except csv.Error:
+        raise FileRejected(
+            "CSV 表头无法解析 / the CSV header row cannot be parsed (check its quotes and separators)"
+        ) from None
+    if not any(name.strip() for name in names):
         raise FileRejected("CSV 缺少表头 / the CSV file has no header row (first line empty)")
-    names = next(csv.reader([text]))
     known = FIELD_ORDER[entity]
     if "flow" in names:
         raise FileRejected("CSV 不允许 flow 字段 / field flow is not allowed in CSV")
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        # A cell that is not a column name may be data: a file without a header row puts its first
-        # record (name, ID number) here, and this message reaches the CLI, the log, the
-        # ``.reason.txt`` file and reports. So unknown cells are counted, never shown.
-        recognised = [n for n in names if n in known]
-        found = f"; 可识别 / recognised: {', '.join(recognised)}" if recognised else ""
+    if not any(name in known for name in names):
+        # Not one column name: the header row is missing and the first line is a record (name, ID
+        # number), which must not be echoed into the CLI, the log, the ``.reason.txt`` file or reports.
         raise FileRejected(
-            f"CSV 表头含 {len(unknown)} 个未知字段（共 {len(names)} 个），可能缺少表头行 / the CSV header has "
-            f"{len(unknown)} unknown column(s) of {len(names)}; the header row may be missing (the first line "
-            f"must name the columns){found}; 应为 / expected: {', '.join(known)}"
+            f"CSV 表头中没有任何字段名（共 {len(names)} 列），可能缺少表头行 / none of the {len(names)} cells "
+            "of the first line is a field name: the header row may be missing (the first line must name "
+            f"the columns); 应为 / expected: {', '.join(known)}"
         )
     dups = sorted({n for n in names if names.count(n) > 1})
     if dups:
@@ -772,7 +775,8 @@ def _read_csv(path: Path, entity: str, max_rows: int, skip: int):
         raw_cols: dict[str, Any] = {}
         for name in names:
             arr = table.column(name).combine_chunks() if table is not None else pa.array([], pa.string())
-            typed = _type_csv_column(arr, types[name])
+            # a column the standard does not know stays text: the validator flags its values EXTRA_FIELD
+            typed = _type_csv_column(arr, types[name]) if name in types else arr
             raw_cols[name] = typed
             cols[name] = as_frame_column(typed)
         frame = pd.DataFrame(cols, index=pd.RangeIndex(n))
