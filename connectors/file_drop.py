@@ -817,5 +817,8 @@ def _read_csv(path: Path, entity: str, max_rows: int, skip: int):
                 yield flush()
                 pending, pending_lines, pending_invalid, pending_rows = [], [], [], 0
                 yielded = True
+    # rows the parser refused after its last batch (a file whose only rows are broken yields none)
+    tail = sorted((num if num is not None else next_line, text, msg) for num, text, msg in invalid)
+    pending_invalid.extend(UnparsedLine(b[0], b[1], b[2]) for b in tail if not skip)
     if pending_rows or pending_invalid or not yielded:
         yield flush()

@@ -280,3 +280,12 @@ def test_a_csv_whose_lines_end_with_cr_alone_is_read(inbox: Path) -> None:
     assert batch.frame["case_id"].tolist() == ["LY0000000000001", "LY0000000000002"]
     assert batch.frame["version"].tolist() == [1, 2]
     assert list(batch.frame["_line"]) == [2, 3]
+
+
+def test_a_quote_left_open_to_the_end_of_a_csv_keeps_the_text_it_swallowed(inbox: Path) -> None:
+    # the parser takes every line after the open quote as one broken row: it must reach quarantine
+    put(inbox, "case.x.csv", 'case_id,version\n"LY0000000000001,1\nLY0000000000002,1\n')
+    batches = list(FileDropConnector(inbox, "UNIFIED").read(None))
+    assert sum(len(b.frame) for b in batches) == 0
+    unparsed = [u for b in batches for u in b.unparsed]
+    assert [(u.line_no, u.raw) for u in unparsed] == [(2, '"LY0000000000001,1\nLY0000000000002,1')]
