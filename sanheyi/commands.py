@@ -147,8 +147,14 @@ def cmd_quarantine_export(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_quarantine_replay(args: argparse.Namespace, settings: Settings) -> int:
     from sanheyi.quarantine import replay_quarantine
 
-    replayed, still = replay_quarantine(settings, args.as_of)
-    print(f"{replayed} record(s) replayed and loaded; {still} still in quarantine")
+    result = replay_quarantine(settings, args.as_of)
+    held = f", {result.held} held until their case arrives" if result.held else ""
+    print(
+        f"{result.replayed} record(s) replayed: {result.loaded} loaded, {result.duplicate} duplicate, "
+        f"{result.stale} stale{held} (these entries are closed); "
+        f"{result.quarantined} quarantined again (their entries stay open); "
+        f"{result.still_open} still in quarantine"
+    )
     return 0
 
 

@@ -21,3 +21,7 @@ class NotInitialisedError(FatalError):
 
 class SourceFailedError(RetriableError):
     """A source system could not be read this time (it is tried again on the next run)."""
+
+
+class HeldStepsChanged(RetriableError):
+    """Held steps changed while they were being released (another run held a newer version meanwhile)."""

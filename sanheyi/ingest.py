@@ -5,32 +5,38 @@ then loaded together with its quarantine entries, its held steps, its counts and
 transaction: a crash leaves the warehouse as it was before the batch. A file is archived only after
 its last batch committed; a file that was committed but not archived (a crash in between) is
 recognised by its SHA-256 and only archived on the next run.
+
+Records the hub kept itself (held steps whose case arrived, quarantine entries replayed) are stored
+as batches the same way; taking them from where they were kept is part of the batch's transaction
+(``Reload``), so a failure leaves them where they were.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, delete, insert, select
+from sqlalchemy import Connection, Engine, delete, insert, select, tuple_
 
 from connectors.base import Connector, RecordBatch, records_to_frame
 from connectors.file_drop import FileDropConnector, FileRejected, archive_file, reject_file
 from sanheyi import quality
+from sanheyi.errors import HeldStepsChanged
 from sanheyi.logs import log_context
 from sanheyi.overlap import store_in_order
 from sanheyi.references import ReferenceCache
 from sanheyi.settings import Settings
-from validators import QuarantineItem, ValidationOutcome, validate_batch
+from validators import QuarantineItem, ValidationOutcome, canonical_payload, validate_batch
 from validators.expectations import QualityResult
 from warehouse.batches import BatchCounts, close_batch, file_already_loaded, open_batch, record_file_loaded
 from warehouse.checkpoints import background_checkpoints
 from warehouse.cursors import load_cursor, save_cursor
-from warehouse.loader import rows_to_stage, upsert_records
+from warehouse.loader import rows_to_stage, upsert_records, weigh_versions
 from warehouse.quality_store import HoldRow
 from warehouse.quarantine_store import QuarantineRow, add_to_quarantine
 from warehouse.staging import StagedRows, batch_transaction, stage_rows
@@ -59,6 +65,26 @@ class BatchReport:
     counts: BatchCounts
     status: str = "LOADED"  # HELD_GE: held by a blocking data quality check now; HELD: skipped, held before
     reason: str = ""
+    quarantined_lines: frozenset[int] = frozenset()  # the batch's lines (``_line``) that went to quarantine
+
+
+#: Where each line of a batch first arrived: line -> (origin, line in that origin).
+Places = Mapping[int, tuple[str, int | None]]
+
+
+@dataclass(frozen=True)
+class Reload:
+    """A batch of records the hub kept itself (held steps, quarantine entries), stored again.
+
+    ``places`` says where each of its lines first arrived: a record quarantined (or held) again is
+    entered there, not at the reload. ``take`` runs in the batch's transaction before its records are
+    stored and removes them from where they were kept; ``settle`` runs in it once they are stored,
+    with the batch's report. Either is all or nothing with the load.
+    """
+
+    places: Places
+    take: Callable[[Connection], None] | None = None
+    settle: Callable[[Connection, BatchReport], None] | None = None
 
 
 @dataclass
@@ -184,13 +210,14 @@ def store_batch(
     scope: frozenset[str] | None,
     cycle_id: str,
     now: datetime,
+    reload: Reload | None = None,
 ) -> BatchReport | None:
     """Validate one batch and store all of it (records, quarantine, held steps, counts, cursor) at once.
 
     Returns ``None`` when the batch's file was loaded before (it is only archived then).
     """
     prepared = prepare_batch(engine, batch, references, scope=scope)
-    return commit_batch(engine, settings, prepared, references, cycle_id=cycle_id, now=now)
+    return commit_batch(engine, settings, prepared, references, cycle_id=cycle_id, now=now, reload=reload)
 
 
 @dataclass(frozen=True)
@@ -260,6 +287,7 @@ def commit_batch(
     *,
     cycle_id: str,
     now: datetime,
+    reload: Reload | None = None,
 ) -> BatchReport | None:
     """The batch's transaction (with its data quality check), then its file archived if it was the last."""
     batch, file_sha, hold = prepared.batch, prepared.file_sha, prepared.hold
@@ -292,7 +320,11 @@ def commit_batch(
                 started_at=now,
                 origin_sha256=file_sha,
             )
-            counts, loaded_rows = _store_outcome(conn, batch, outcome, batch_id, now, prepared.staged)
+            if reload is not None and reload.take is not None:
+                reload.take(conn)
+            counts, loaded_rows, quarantined_lines = _store_outcome(
+                conn, batch, outcome, batch_id, now, prepared.staged, reload.places if reload is not None else None
+            )
             verdict = pending.result() if pending is not None else None
             if verdict is not None and verdict.blocks:
                 raise _BlockedByQuality(verdict)
@@ -310,6 +342,11 @@ def commit_batch(
                 record_file_loaded(conn, system, file_path.name, file_sha, batch_id, now)
             if verdict is not None:
                 quality.record(conn, batch, batch_id, verdict, hold, now=now)
+            report = BatchReport(
+                batch_id, system, batch.entity, batch.origin, counts, quarantined_lines=quarantined_lines
+            )
+            if reload is not None and reload.settle is not None:
+                reload.settle(conn, report)
     except _BlockedByQuality as blocked:
         return _hold_for_quality(engine, batch, blocked.verdict, file_sha, cycle_id=cycle_id, now=now)
     references.add_loaded(batch.entity, loaded_rows)
@@ -329,7 +366,7 @@ def commit_batch(
         counts.held,
         extra={"batch_id": batch_id},
     )
-    return BatchReport(batch_id, system, batch.entity, batch.origin, counts)
+    return report
 
 
 class _BlockedByQuality(Exception):
@@ -378,24 +415,45 @@ def _store_outcome(
     batch_id: int,
     now: datetime,
     staged: StagedRows | None,
-) -> tuple[BatchCounts, pd.DataFrame]:
+    places: Places | None,
+) -> tuple[BatchCounts, pd.DataFrame, frozenset[int]]:
+    """Store the batch's records, quarantine entries and held steps; its counts, the rows loaded and
+    the lines quarantined."""
     quarantine = [_quarantine_row(item) for item in outcome.quarantined]
     quarantine += [_unparsed_row(batch, line) for line in batch.unparsed]
     result = upsert_records(conn, batch.entity, outcome.valid, batch_id, staged=staged)
     if not result.conflicts.empty:
         quarantine += _conflict_rows(batch, result.conflicts)
-    held = _hold_steps(conn, batch, outcome.held, batch_id, now)
+    held = _hold_steps(conn, batch, outcome.held, batch_id, now, places)
+    quarantine += held.conflicts
+    quarantined_lines = frozenset(int(row.line_no) for row in quarantine if row.line_no is not None)
+    if places:
+        quarantine = [_at_first_place(row, places) for row in quarantine]
     add_to_quarantine(conn, batch_id, quarantine, now)
     received = outcome.received + len(batch.unparsed)
     counts = BatchCounts(
         received=received,
         loaded=result.loaded,
         quarantined=len(quarantine),
-        duplicate=result.duplicate,
-        stale=result.stale,
-        held=held,
+        duplicate=result.duplicate + held.duplicate,
+        stale=result.stale + held.stale,
+        held=held.held,
     )
-    return counts, result.loaded_rows
+    return counts, result.loaded_rows, quarantined_lines
+
+
+def _place(batch: RecordBatch, line: int, places: Places | None) -> tuple[str, int | None]:
+    """Where the record of ``line`` first arrived."""
+    if places and line in places:
+        return places[line]
+    return batch.origin, line
+
+
+def _at_first_place(row: QuarantineRow, places: Places) -> QuarantineRow:
+    if row.line_no is None or row.line_no not in places:
+        return row
+    origin, line_no = places[row.line_no]
+    return replace(row, origin=origin, line_no=line_no)
 
 
 def _quarantine_row(item: QuarantineItem) -> QuarantineRow:
@@ -439,8 +497,9 @@ def _raw_lines(batch: RecordBatch, lines: pd.Series) -> dict[int, str]:
     return {int(line): batch.raw[int(pos)] for line, pos in zip(lines, positions, strict=True) if pos >= 0}
 
 
-def _conflict_rows(batch: RecordBatch, conflicts: pd.DataFrame) -> list[QuarantineRow]:
+def _conflict_rows(batch: RecordBatch, conflicts: pd.DataFrame, *, held: bool = False) -> list[QuarantineRow]:
     raw_by_line = _raw_lines(batch, conflicts["_line"])
+    other = "已收到、等待办件的环节" if held else "已入库记录"
     rows = []
     for record in conflicts.to_dict("records"):
         rows.append(
@@ -455,7 +514,7 @@ def _conflict_rows(batch: RecordBatch, conflicts: pd.DataFrame) -> list[Quaranti
                     {
                         "path": "version",
                         "rule_id": "VERSION_CONFLICT",
-                        "message_zh": f"同一版本号 {record['version']} 的内容与已入库记录不同，请提高版本号后重新报送",
+                        "message_zh": f"同一版本号 {record['version']} 的内容与{other}不同，请提高版本号后重新报送",
                         "message_en": f"version {record['version']} was already received with other content; "
                         "send the change with a higher version",
                     }
@@ -478,22 +537,39 @@ _HELD_COLUMNS = [
 ]
 
 
-def _hold_steps(conn: Connection, batch: RecordBatch, held: pd.DataFrame, batch_id: int, now: datetime) -> int:
-    """Keep steps of unknown cases until their case arrives (§3.4); the highest version is kept."""
+_STEP_KEYS = ["source_system", "case_id", "step_no"]
+_KEPT_QUERY_KEYS = 500  # keys per look-up of the steps held already
+
+
+@dataclass(frozen=True)
+class _HeldSteps:
+    held: int
+    duplicate: int
+    stale: int
+    conflicts: list[QuarantineRow]
+
+
+def _hold_steps(
+    conn: Connection, batch: RecordBatch, held: pd.DataFrame, batch_id: int, now: datetime, places: Places | None
+) -> _HeldSteps:
+    """Keep steps of unknown cases until their case arrives (§3.4).
+
+    Held steps follow the version rules of stored records (§4), among the batch's lines and against
+    the steps held already: per key the highest version is kept (the earliest line on a tie); a lower
+    version is stale, the same version with the same content a duplicate, with other content a
+    ``VERSION_CONFLICT``.
+    """
     if held is None or held.empty:
-        return 0
-    raw_by_line = _raw_lines(batch, held["_line"])
-    frame = held.sort_values("version").drop_duplicates(["source_system", "case_id", "step_no"], keep="last")
-    existing = {
-        (r.source_system, r.case_id, r.step_no): (r.version, r.held_since_at)
-        for r in conn.execute(select(ops_held_step))
-    }
+        return _HeldSteps(0, 0, 0, [])
+    kept = _kept_steps(conn, held)
+    weighed = weigh_versions(held, kept[[*_STEP_KEYS, "version_stored", "payload_sha256_stored"]], _STEP_KEYS)
+    since = {(r.source_system, r.case_id, int(r.step_no)): r.held_since_at for r in kept.itertuples(index=False)}
+    newer = weighed.newer
+    raw_by_line = _raw_lines(batch, newer["_line"])
     rows = []
-    for record in frame.to_dict("records"):
+    for record in newer.to_dict("records"):
         key = (record["source_system"], record["case_id"], int(record["step_no"]))
-        previous = existing.get(key)
-        if previous is not None and previous[0] > int(record["version"]):
-            continue
+        origin, line_no = _place(batch, int(record["_line"]), places)
         rows.append(
             {
                 "source_system": key[0],
@@ -501,14 +577,14 @@ def _hold_steps(conn: Connection, batch: RecordBatch, held: pd.DataFrame, batch_
                 "step_no": key[2],
                 "version": int(record["version"]),
                 "batch_id": batch_id,
-                "origin": batch.origin,
-                "line_no": int(record["_line"]),
+                "origin": origin,
+                "line_no": line_no,
                 "raw_payload": raw_by_line.get(record["_line"], record["payload"]),
                 # the 7-day clock starts when the step was first held, not at its latest version
-                "held_since_at": previous[1] if previous is not None else now,
+                "held_since_at": since.get(key, now),
             }
         )
-        if previous is not None:
+        if key in since:
             conn.execute(
                 delete(ops_held_step).where(
                     ops_held_step.c.source_system == key[0],
@@ -518,7 +594,35 @@ def _hold_steps(conn: Connection, batch: RecordBatch, held: pd.DataFrame, batch_
             )
     if rows:
         conn.execute(insert(ops_held_step), rows)
-    return len(held)
+    conflicts = _conflict_rows(batch, weighed.conflicts, held=True) if not weighed.conflicts.empty else []
+    return _HeldSteps(len(rows), weighed.duplicate, weighed.stale, conflicts)
+
+
+def _kept_steps(conn: Connection, held: pd.DataFrame) -> pd.DataFrame:
+    """The steps held already under the keys of ``held``: version, content digest, held since."""
+    keys = list(dict.fromkeys(zip(held["source_system"], held["case_id"], held["step_no"].astype(int), strict=True)))
+    found = []
+    columns = [ops_held_step.c[k] for k in _STEP_KEYS]
+    for start in range(0, len(keys), _KEPT_QUERY_KEYS):
+        chunk = keys[start : start + _KEPT_QUERY_KEYS]
+        found += conn.execute(
+            select(*columns, ops_held_step.c.version, ops_held_step.c.raw_payload, ops_held_step.c.held_since_at).where(
+                tuple_(*columns).in_(chunk)
+            )
+        ).all()
+    return pd.DataFrame(
+        [
+            (system, case_id, int(step_no), int(version), _held_sha256(raw), since)
+            for system, case_id, step_no, version, raw, since in found
+        ],
+        columns=[*_STEP_KEYS, "version_stored", "payload_sha256_stored", "held_since_at"],
+    )
+
+
+def _held_sha256(raw_payload: str) -> str:
+    """The digest the loader compares (of the canonical payload) for a step kept as it arrived."""
+    payload = canonical_payload("case_step", json.loads(raw_payload))
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
 def release_held_steps(
@@ -530,7 +634,11 @@ def release_held_steps(
     cycle_id: str,
     now: datetime,
 ) -> None:
-    """Load held steps whose case has arrived; quarantine as ORPHAN_STEP those held too long."""
+    """Load held steps whose case has arrived; quarantine as ORPHAN_STEP those held too long.
+
+    The steps released are taken out of ``ops_held_step`` in the transaction that loads them: should
+    the load fail, they stay held.
+    """
     with engine.connect() as conn:
         held = pd.DataFrame([dict(r._mapping) for r in conn.execute(select(ops_held_step))])
     if held.empty:
@@ -542,11 +650,22 @@ def release_held_steps(
     expired = ~held["case_known"] & (held_since <= pd.Timestamp(now) - timedelta(days=settings.held_step_days))
 
     for system, group in held[held["case_known"]].groupby("source_system"):
-        with engine.begin() as conn:
-            _delete_held(conn, group)
-        # Deleting before loading is safe: a step that is still without its case is held again.
+        group = group.reset_index(drop=True)
+        # Each step gets a line of its own within the batch (steps held from different files share
+        # line numbers); what is quarantined or held again is entered at its first origin and line.
+        places = {
+            i + 1: (str(r.origin), None if pd.isna(r.line_no) else int(r.line_no))
+            for i, r in enumerate(group.itertuples(index=False))
+        }
         report = store_batch(
-            engine, settings, _batch_from_held(str(system), group), references, scope=None, cycle_id=cycle_id, now=now
+            engine,
+            settings,
+            _batch_from_held(str(system), group),
+            references,
+            scope=None,
+            cycle_id=cycle_id,
+            now=now,
+            reload=Reload(places, take=lambda conn, group=group: _take_held(conn, group)),
         )
         if report is not None:
             summary.batches.append(report)
@@ -581,15 +700,16 @@ def release_held_steps(
                 for r in orphans.to_dict("records")
             ]
             add_to_quarantine(conn, batch_id, rows, now)
-            _delete_held(conn, orphans)
+            _take_held(conn, orphans)
             counts = BatchCounts(len(rows), 0, len(rows), 0, 0, 0)
             close_batch(conn, batch_id, counts, finished_at=now, max_updated_at=None)
         summary.batches.append(BatchReport(batch_id, "*", "case_step", "held steps (expired)", counts))
 
 
 def _batch_from_held(system: str, held: pd.DataFrame) -> RecordBatch:
+    """The held steps as a batch whose lines are 1, 2, … in the order of ``held``."""
     records = [json.loads(raw) for raw in held["raw_payload"]]
-    frame = records_to_frame("case_step", records, held["line_no"].fillna(0).astype(int).tolist())
+    frame = records_to_frame("case_step", records, list(range(1, len(records) + 1)))
     return RecordBatch(
         source_system=system,
         entity="case_step",
@@ -603,12 +723,21 @@ def _batch_from_held(system: str, held: pd.DataFrame) -> RecordBatch:
     )
 
 
-def _delete_held(conn: Connection, held: pd.DataFrame) -> None:
-    for r in held[["source_system", "case_id", "step_no"]].itertuples(index=False):
-        conn.execute(
+def _take_held(conn: Connection, held: pd.DataFrame) -> None:
+    """Remove these held steps, each only in the version read; raises (so the transaction rolls back)
+    when one is not there any more in that version."""
+    taken = 0
+    for r in held[[*_STEP_KEYS, "version"]].itertuples(index=False):
+        taken += conn.execute(
             delete(ops_held_step).where(
                 ops_held_step.c.source_system == r.source_system,
                 ops_held_step.c.case_id == r.case_id,
                 ops_held_step.c.step_no == int(r.step_no),
+                ops_held_step.c.version == int(r.version),
             )
+        ).rowcount
+    if taken != len(held):
+        raise HeldStepsChanged(
+            f"{len(held) - taken} 个等待中的环节在释放时已变更，留待下次运行 / "
+            f"{len(held) - taken} held step(s) changed while being released; they stay held for the next run"
         )

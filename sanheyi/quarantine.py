@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from connectors.base import RecordBatch, records_to_frame
-from sanheyi.ingest import IngestSummary, store_batch
+from reports.masking import mask_ids_in_text, mask_key
+from sanheyi.ingest import BatchReport, Reload, store_batch
 from sanheyi.pipeline import require_initialised, sources_to_read, warehouse_engine
 from sanheyi.references import ReferenceCache
 from sanheyi.settings import Settings
@@ -33,7 +36,8 @@ _LISTED = (
 
 
 def list_quarantine(settings: Settings, *, system: str | None = None, include_resolved: bool = False) -> list[dict]:
-    """Quarantine entries with their violations; the raw payload (personal data) is left out."""
+    """Quarantine entries with their violations, masked as reports mask them (§9): the raw payload
+    (personal data) is left out, and a key part, origin or message that is an ID number is masked."""
     require_initialised(settings)
     engine = warehouse_engine(settings)
     query = select(ops_quarantine).order_by(ops_quarantine.c.quarantine_id)
@@ -47,10 +51,20 @@ def list_quarantine(settings: Settings, *, system: str | None = None, include_re
     return [
         {
             **{k: (row[k].isoformat() if isinstance(row[k], datetime) else row[k]) for k in _LISTED},
-            "violations": row["violations"],
+            "record_key": mask_key(row["record_key"]),
+            "origin": mask_ids_in_text(row["origin"]),
+            "violations": [_masked_violation(v) for v in row["violations"]],
         }
         for row in rows
     ]
+
+
+def _masked_violation(violation: dict) -> dict:
+    return {
+        **violation,
+        "message_zh": mask_ids_in_text(violation.get("message_zh")),
+        "message_en": mask_ids_in_text(violation.get("message_en")),
+    }
 
 
 def export_quarantine(settings: Settings, system: str, out: Path) -> int:
@@ -87,20 +101,42 @@ def export_quarantine(settings: Settings, system: str, out: Path) -> int:
     return len(entries)
 
 
-def replay_quarantine(settings: Settings, as_of: datetime) -> tuple[int, int]:
-    """Validate open entries again against what the warehouse knows now; load those that pass.
+@dataclass(frozen=True)
+class ReplayResult:
+    """What a replay did with the open entries that validate now."""
 
-    Entries that pass are marked ``REPLAYED``; the others stay open with their original reasons.
-    Returns (replayed, still open).
+    loaded: int = 0  # closed: loaded
+    duplicate: int = 0  # closed: the warehouse holds this version with this content already
+    stale: int = 0  # closed: the warehouse holds a newer version
+    held: int = 0  # closed: a step held again until its case arrives
+    quarantined: int = 0  # kept open, with the rules they break now (VERSION_CONFLICT)
+    still_open: int = 0  # open entries after the replay
+
+    @property
+    def replayed(self) -> int:
+        return self.closed + self.quarantined
+
+    @property
+    def closed(self) -> int:
+        return self.loaded + self.duplicate + self.stale + self.held
+
+
+def replay_quarantine(settings: Settings, as_of: datetime) -> ReplayResult:
+    """Validate open entries again against what the warehouse knows now; store those that pass.
+
+    An entry that passes is stored as a record of a batch of its own: once it is loaded, or found a
+    duplicate or stale, the entry is marked ``REPLAYED`` (in the batch's transaction). One that is
+    quarantined again (a ``VERSION_CONFLICT``) stays the same open entry, with its original file and
+    line and the rules it breaks now. Entries that still fail validation, and steps whose case is
+    still unknown, stay open with their reasons.
     """
     require_initialised(settings)
     engine = warehouse_engine(settings)
     scopes = {source.system_code: source.scope for source in sources_to_read(engine, settings)}
     references = ReferenceCache(engine)
-    summary = IngestSummary()
     with engine.connect() as conn:
         entries = pd.DataFrame(open_quarantine(conn))
-    replayed = 0
+    counts = {"loaded": 0, "duplicate": 0, "stale": 0, "held": 0, "quarantined": 0}
     if not entries.empty:
         entries = entries[entries["reason"] != "PARSE"]
         for entity in ("department", "power_item", "case", "case_step", "complaint"):
@@ -109,8 +145,9 @@ def replay_quarantine(settings: Settings, as_of: datetime) -> tuple[int, int]:
                     continue  # a system no longer approved: its records wait
                 batch = _batch_from_entries(str(system), entity, group)
                 outcome = validate_batch(batch, references.for_system(scopes[system]))
-                failing = {item.line_no for item in outcome.quarantined}
-                passing = group[~group["quarantine_id"].isin(failing)]
+                waiting = {item.line_no for item in outcome.quarantined}
+                waiting |= {int(line) for line in outcome.held["_line"]}  # a step whose case is still unknown
+                passing = group[~group["quarantine_id"].isin(waiting)]
                 if passing.empty:
                     continue  # nothing changed for these: they stay open with their reasons
                 report = store_batch(
@@ -121,16 +158,33 @@ def replay_quarantine(settings: Settings, as_of: datetime) -> tuple[int, int]:
                     scope=scopes[system],
                     cycle_id=f"replay-{as_of:%Y%m%d%H%M%S}",
                     now=as_of,
+                    reload=Reload(
+                        {
+                            int(e.quarantine_id): (str(e.origin), None if pd.isna(e.line_no) else int(e.line_no))
+                            for e in passing.itertuples(index=False)
+                        },
+                        settle=_closer(passing["quarantine_id"].astype(int).tolist(), as_of),
+                    ),
                 )
                 if report is not None:
-                    summary.batches.append(report)
-                with engine.begin() as conn:
-                    resolve(conn, passing["quarantine_id"].tolist(), "REPLAYED", as_of)
-                replayed += len(passing)
+                    counts["loaded"] += report.counts.loaded
+                    counts["duplicate"] += report.counts.duplicate
+                    counts["stale"] += report.counts.stale
+                    counts["held"] += report.counts.held
+                    counts["quarantined"] += report.counts.quarantined
     with engine.connect() as conn:
         still = len(open_quarantine(conn))
     engine.dispose()
-    return replayed, still
+    return ReplayResult(**counts, still_open=still)
+
+
+def _closer(quarantine_ids: list[int], at: datetime) -> Callable[[Connection, BatchReport], None]:
+    """Close, in the replay batch's transaction, the entries that did not go back to quarantine."""
+
+    def settle(conn: Connection, report: BatchReport) -> None:
+        resolve(conn, [q for q in quarantine_ids if q not in report.quarantined_lines], "REPLAYED", at)
+
+    return settle
 
 
 def _batch_from_entries(system: str, entity: str, entries: pd.DataFrame) -> RecordBatch:

@@ -94,6 +94,31 @@ def _against_stored(candidates: pd.DataFrame, stored: pd.DataFrame, keys: list[s
     )
 
 
+@dataclass(frozen=True)
+class Weighed:
+    """Records weighed by version against each other and against the versions kept of their keys."""
+
+    newer: pd.DataFrame  # one row per key: of a key not kept, or newer than the kept version
+    stale: int
+    duplicate: int
+    conflicts: pd.DataFrame  # rows to quarantine as VERSION_CONFLICT
+
+
+def weigh_versions(frame: pd.DataFrame, kept: pd.DataFrame, keys: list[str]) -> Weighed:
+    """The rules of ``upsert_records`` for records kept outside the record tables (held steps).
+
+    ``frame`` has the keys, ``version``, ``payload_sha256`` and ``_line`` (the earliest line wins a
+    tie); ``kept`` the keys, ``version_stored`` and ``payload_sha256_stored``, one row per key.
+    """
+    candidates, stale, duplicate, conflicts = _classify_within_batch(frame, keys)
+    if kept.empty:
+        return Weighed(candidates, stale, duplicate, conflicts)
+    against = _against_stored(candidates, kept, keys)
+    if not against.conflicts.empty:
+        conflicts = pd.concat([conflicts, against.conflicts])
+    return Weighed(against.loadable, stale + against.stale, duplicate + against.duplicate, conflicts)
+
+
 def rows_to_stage(entity: str, frame: pd.DataFrame) -> pa.Table:
     """SQLite: what ``upsert_records`` reads from a stage for ``frame`` (see warehouse/staging.py)."""
     table = ENTITY_TABLES[entity]

@@ -28,37 +28,54 @@ class QuarantineRow:
 
 def add_to_quarantine(conn: Connection, batch_id: int, rows: Iterable[QuarantineRow], at: datetime) -> int:
     """Quarantine ``rows``; a record already open in quarantine from the same place (a file read
-    again after a crash) is not entered twice. Returns the number of rows given."""
+    again after a crash, an entry replayed) is not entered twice: the open entry stays, with the
+    rules the record breaks now. Returns the number of rows given."""
     rows = list(rows)
     origins = {row.origin for row in rows}
-    already = set()
+    already: dict[tuple, tuple[int, list]] = {}
     if origins:
         already = {
-            (r.origin, r.line_no, r.raw_payload)
+            (r.origin, r.line_no, r.raw_payload): (r.quarantine_id, r.violations)
             for r in conn.execute(
-                select(ops_quarantine.c.origin, ops_quarantine.c.line_no, ops_quarantine.c.raw_payload).where(
-                    ops_quarantine.c.status == "OPEN", ops_quarantine.c.origin.in_(origins)
-                )
+                select(
+                    ops_quarantine.c.quarantine_id,
+                    ops_quarantine.c.origin,
+                    ops_quarantine.c.line_no,
+                    ops_quarantine.c.raw_payload,
+                    ops_quarantine.c.violations,
+                ).where(ops_quarantine.c.status == "OPEN", ops_quarantine.c.origin.in_(origins))
             )
         }
-    values = [
-        {
-            "batch_id": batch_id,
-            "source_system": row.source_system,
-            "entity": row.entity,
-            "record_key": row.record_key,
-            "origin": row.origin,
-            "line_no": row.line_no,
-            "raw_payload": row.raw_payload,
-            "standard_version": STANDARD_VERSION,
-            "violations": list(row.violations),
-            "reason": row.violations[0]["rule_id"] if row.violations else "UNKNOWN",
-            "status": "OPEN",
-            "quarantined_at": at,
-        }
-        for row in rows
-        if (row.origin, row.line_no, row.raw_payload) not in already
-    ]
+    values = []
+    for row in rows:
+        place = (row.origin, row.line_no, row.raw_payload)
+        violations = list(row.violations)
+        reason = violations[0]["rule_id"] if violations else "UNKNOWN"
+        if place in already:
+            quarantine_id, open_violations = already[place]
+            if open_violations != violations:
+                conn.execute(
+                    update(ops_quarantine)
+                    .where(ops_quarantine.c.quarantine_id == quarantine_id)
+                    .values(violations=violations, reason=reason)
+                )
+            continue
+        values.append(
+            {
+                "batch_id": batch_id,
+                "source_system": row.source_system,
+                "entity": row.entity,
+                "record_key": row.record_key,
+                "origin": row.origin,
+                "line_no": row.line_no,
+                "raw_payload": row.raw_payload,
+                "standard_version": STANDARD_VERSION,
+                "violations": violations,
+                "reason": reason,
+                "status": "OPEN",
+                "quarantined_at": at,
+            }
+        )
     if values:
         conn.execute(insert(ops_quarantine), values)
     return len(rows)

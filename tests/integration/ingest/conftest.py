@@ -1,0 +1,46 @@
+"""A hub home of its own per test, on the embedded SQLite warehouse and on PostgreSQL, driven through
+the command line in-process; its inbox holds the example catalogue (departments, power items)."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from sanheyi.cli import main  # noqa: E402
+
+Cli = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
+    """``cli("run", ...)`` → (exit status, stdout, stderr)."""
+
+    def run(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def home(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, examples_dir: Path, cli: Cli
+) -> Path:
+    home = tmp_path / "home"
+    monkeypatch.setenv("SANHEYI_HOME", str(home))
+    if request.param == "postgresql":
+        monkeypatch.setenv("SANHEYI_WAREHOUSE_URL", request.getfixturevalue("pg_warehouse_url"))
+    else:
+        monkeypatch.delenv("SANHEYI_WAREHOUSE_URL", raising=False)
+    assert cli("init")[0] == 0
+    for name in ("department.20261125.jsonl", "power_item.20261125.jsonl"):
+        shutil.copy(examples_dir / "inbox" / "UNIFIED" / name, home / "inbox" / "UNIFIED" / name)
+    return home
