@@ -16,7 +16,14 @@ from supervision.events import compute_events
 from supervision.model import REQUIRED, SupervisionData, SupervisionSettings
 from supervision.statistics import compute_statistics
 from warehouse.events_store import sync_events
-from warehouse.tables import dim_department, dim_power_item, fct_case, fct_case_step, fct_complaint
+from warehouse.tables import (
+    dim_department,
+    dim_power_item,
+    dim_power_item_history,
+    fct_case,
+    fct_case_step,
+    fct_complaint,
+)
 
 _MONEY = {"power_items": ("fee", "penalty_min", "penalty_max"), "cases": ("fee_paid", "penalty_amount")}
 
@@ -41,7 +48,7 @@ def _frame(engine: Engine, table, columns: tuple[str, ...]) -> pd.DataFrame:  # 
 # and record versions for whoever inspects the frames. Personal data columns are never read.
 _EXTRA_COLUMNS = {
     "departments": (),
-    "power_items": ("name", "legal_limit", "promised_limit", "state"),
+    "power_items": ("name", "legal_limit", "promised_limit", "state", "version", "updated_at"),
     "cases": ("version", "updated_at"),
     "steps": ("version",),
     "complaints": ("version",),
@@ -55,10 +62,24 @@ _TABLES = {
 }
 
 
+def _item_versions(engine: Engine, latest: pd.DataFrame) -> pd.DataFrame:
+    """Every recorded version of the items with what a case is judged by, and the latest version
+    of each item in any case (versions recorded before migration 0006 lack those columns: unused)."""
+    columns = [*REQUIRED["power_items"], "version", "valid_from_at"]
+    recorded = _frame(engine, dim_power_item_history, tuple(columns))
+    recorded = recorded[recorded["time_unit"].notna()]
+    known = pd.MultiIndex.from_frame(recorded[["power_code", "version"]])
+    latest = latest.assign(valid_from_at=latest["updated_at"])
+    unrecorded = latest[~pd.MultiIndex.from_frame(latest[["power_code", "version"]]).isin(known)]
+    return pd.concat([recorded, unrecorded[columns]], ignore_index=True)
+
+
 def load_supervision_data(engine: Engine) -> SupervisionData:
-    """The loaded (valid, latest-version) records; personal data columns are not read at all."""
+    """The loaded (valid, latest-version) records, and every version of the items a case may have
+    been received under; personal data columns are not read at all."""
     frames = {name: _frame(engine, table, REQUIRED[name] + _EXTRA_COLUMNS[name]) for name, table in _TABLES.items()}
-    for name, columns in _MONEY.items():
+    frames["power_item_versions"] = _item_versions(engine, frames["power_items"])
+    for name, columns in {**_MONEY, "power_item_versions": _MONEY["power_items"]}.items():
         for column in columns:
             frames[name][column] = frames[name][column].map(_money_text).astype(object)
     return SupervisionData(**frames)

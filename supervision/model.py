@@ -92,6 +92,11 @@ class SupervisionData:
     """The records supervision works on: the loaded (valid, latest-version) records of §3.
 
     ``*_at`` columns are tz-aware datetimes (any zone); money columns are decimal strings or None.
+
+    ``power_item_versions``, when given, holds every known version of the items (the columns of
+    ``power_items`` plus ``valid_from_at``): a case is then judged (its deadline's time unit, the
+    flow of LC01/LC02, the fee of NR01, the range of CL01) against the version in force when it
+    was received, as its promised limit was copied from it (§3.3). Without it, against the latest.
     """
 
     departments: pd.DataFrame
@@ -99,6 +104,7 @@ class SupervisionData:
     cases: pd.DataFrame
     steps: pd.DataFrame
     complaints: pd.DataFrame
+    power_item_versions: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         missing = []
@@ -107,10 +113,18 @@ class SupervisionData:
             if not isinstance(frame, pd.DataFrame):
                 raise SupervisionInputError(f"SupervisionData.{name} must be a pandas DataFrame")
             missing += [f"{name}.{c}" for c in cols if c not in frame.columns]
+        if self.power_item_versions is not None:
+            versions = self.power_item_versions
+            wanted = (*REQUIRED["power_items"], "valid_from_at")
+            missing += [f"power_item_versions.{c}" for c in wanted if c not in versions.columns]
+            if "valid_from_at" in versions.columns and len(versions) and versions["valid_from_at"].isna().any():
+                raise SupervisionInputError("SupervisionData.power_item_versions.valid_from_at must not be null")
         if missing:
             raise SupervisionInputError(f"SupervisionData is missing columns: {', '.join(missing)}")
-        for name, cols in _INSTANT_COLUMNS.items():
+        for name, cols in {**_INSTANT_COLUMNS, "power_item_versions": ("valid_from_at",)}.items():
             frame = getattr(self, name)
+            if frame is None:
+                continue
             for c in cols:
                 if c in frame.columns and not isinstance(frame[c].dtype, pd.DatetimeTZDtype):
                     if len(frame) == 0 or frame[c].isna().all():

@@ -56,6 +56,31 @@ def prepare_items(items: pd.DataFrame) -> Items:
     return Items(ptype, unit == 1, fee, has_fee, pmin, pmax, has_min & has_max, flow_pos, flow_mask)
 
 
+def _versions_in_force(cases: pd.DataFrame, versions: pd.DataFrame) -> np.ndarray:
+    """Per case, the row of ``versions`` in force when it was received: the latest version of its
+    item valid from then or earlier, else (a case older than every version known) the earliest one;
+    -1 for an item without any version."""
+    n = len(cases)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    left = pd.DataFrame(
+        {"code": A.text(cases["power_code"]).to_pylist(), "t": A.instants_us(cases["received_at"]), "i": np.arange(n)}
+    ).sort_values("t", kind="stable")
+    right = pd.DataFrame(
+        {
+            "code": A.text(versions["power_code"]).to_pylist(),
+            "t": A.instants_us(versions["valid_from_at"]),
+            "row": np.arange(len(versions), dtype=np.float64),
+        }
+    ).sort_values("t", kind="stable")
+    earlier = pd.merge_asof(left, right, on="t", by="code", direction="backward")["row"].to_numpy()
+    later = pd.merge_asof(left, right, on="t", by="code", direction="forward")["row"].to_numpy()
+    row = np.where(np.isnan(earlier), later, earlier)
+    out = np.empty(n, dtype=np.int64)
+    out[left["i"].to_numpy()] = np.where(np.isnan(row), -1, row).astype(np.int64)
+    return out
+
+
 def _flow_list(flow: object) -> list[str]:
     if flow is None or (isinstance(flow, float) and flow != flow):
         return []
@@ -80,8 +105,13 @@ class Prepared:
         self.t = int(cal.indices(np.array([A.day_of(as_of)]))[0])
         cases = data.cases
         self.n = n = len(cases)
-        self.items = prepare_items(data.power_items)
-        self.item = A.lookup(cases["power_code"], data.power_items["power_code"])
+        versions = data.power_items if data.power_item_versions is None else data.power_item_versions
+        self.items = prepare_items(versions)
+        self.item = (
+            _versions_in_force(cases, versions)
+            if data.power_item_versions is not None
+            else (A.lookup(cases["power_code"], versions["power_code"]))
+        )
         if n and (self.item < 0).any():
             raise SupervisionInputError(
                 f"{int((self.item < 0).sum())} case(s) reference a power_code missing from power_items"

@@ -112,13 +112,23 @@ class _Case:
 def _load(data: SupervisionData, as_of: dt.datetime, cal: WorkCalendar):
     t = as_of.astimezone(SH).date()
     items = {r["power_code"]: r for r in data.power_items.to_dict("records")}
+    versions: dict[str, list[dict]] = defaultdict(list)
+    if data.power_item_versions is not None:
+        for r in sorted(data.power_item_versions.to_dict("records"), key=lambda r: r["valid_from_at"]):
+            versions[r["power_code"]].append(r)
     steps: dict[tuple, list[dict]] = defaultdict(list)
     for s in data.steps.to_dict("records"):
         steps[(s["source_system"], s["case_id"])].append(s)
     cases = []
     for rec in data.cases.to_dict("records"):
         key = (rec["source_system"], rec["case_id"])
-        cases.append(_Case(rec, items[rec["power_code"]], steps.get(key, []), t, cal))
+        known = versions.get(rec["power_code"])
+        if known:  # the version in force when the case was received, else the earliest known
+            in_force = [v for v in known if v["valid_from_at"] <= rec["received_at"]]
+            item = in_force[-1] if in_force else known[0]
+        else:
+            item = items[rec["power_code"]]
+        cases.append(_Case(rec, item, steps.get(key, []), t, cal))
     return t, items, cases
 
 

@@ -354,6 +354,7 @@ def _record_item_history(conn: Connection, rows: pd.DataFrame) -> None:
             "dept_code": rows["dept_code"],
             "promised_limit": rows["promised_limit"],
             "valid_from_at": rows["updated_at"],
+            **{c: rows[c] for c in ("power_type", "time_unit", "fee", "penalty_min", "penalty_max", "flow")},
         }
     )
     columns = list(history.columns)

@@ -150,6 +150,14 @@ dim_power_item_history = Table(
     Column("dept_code", Key(18), nullable=False),
     Column("promised_limit", Integer, nullable=False),
     Column("valid_from_at", Instant, nullable=False),
+    # what supervision judges a case by, in the version in force when it was received (migration
+    # 0006); null on versions recorded before that migration, which supervision then does not use
+    Column("power_type", Key(2)),
+    Column("time_unit", Key(2)),
+    Column("fee", Money),
+    Column("penalty_min", Money),
+    Column("penalty_max", Money),
+    Column("flow", JSON),
 )
 
 fct_case = Table(

@@ -10,10 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import random
 
+import pandas as pd
 import pytest
 from sv_builders import DEPT, DEPT2, bundle, item
 
-from supervision import case_deadlines, compute_events, compute_statistics
+from supervision import SupervisionData, case_deadlines, compute_events, compute_statistics
 from supervision.reference import reference_deadlines, reference_events, reference_statistics
 
 CST = dt.timezone(dt.timedelta(hours=8))
@@ -122,3 +123,39 @@ def test_engine_matches_the_reference_reading(seed, as_of, calendar, settings):
         stats = compute_statistics(data, events, *period, as_of, calendar, settings)
         stats.pop("provisional")
         assert stats == reference_statistics(data, ref, *period, as_of, calendar, settings)
+
+
+def with_item_versions(data: SupervisionData) -> SupervisionData:
+    """Every item changed on 2026-10-15 (mid-period): another fee, penalty range, flow and time unit."""
+    before = data.power_items.assign(valid_from_at=pd.Timestamp("2026-01-01T09:00:00+08:00"))
+    after = data.power_items.assign(
+        valid_from_at=pd.Timestamp("2026-10-15T00:00:00+08:00"),
+        fee=["200.00" if fee is None else None for fee in data.power_items["fee"]],
+        penalty_min=[None if low is None else "1000" for low in data.power_items["penalty_min"]],
+        time_unit=["CD" if unit == "WD" else "WD" for unit in data.power_items["time_unit"]],
+        flow=[list(reversed(flow)) for flow in data.power_items["flow"]],
+    )
+    return SupervisionData(
+        data.departments,
+        after.drop(columns="valid_from_at"),
+        data.cases,
+        data.steps,
+        data.complaints,
+        power_item_versions=pd.concat([after, before], ignore_index=True),
+    )
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_cases_are_judged_by_the_item_version_in_force_when_received_as_the_reference_does(seed, calendar, settings):
+    as_of = dt.datetime(2026, 11, 6, 18, 0, tzinfo=CST)
+    data = with_item_versions(generate(seed))
+    events = compute_events(data, as_of, calendar, settings)
+    ref = reference_events(data, as_of, calendar, settings)
+    cols = ["event_key", "card", "event_date", "dept_code", "power_type", "provisional"]
+    assert events[cols].to_dict("records") == [{k: e[k] for k in cols} for e in ref]
+    got = case_deadlines(data, as_of, calendar, settings)
+    rows = got.astype(object).where(got.notna(), None).to_dict("records")
+    assert rows == reference_deadlines(data, as_of, calendar, settings)
+    # the versions matter: judged by the latest version alone, other cards come out
+    latest_only = SupervisionData(data.departments, data.power_items, data.cases, data.steps, data.complaints)
+    assert set(events["event_key"]) != set(compute_events(latest_only, as_of, calendar, settings)["event_key"])
