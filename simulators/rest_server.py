@@ -35,12 +35,15 @@ class RestFaults:
     delay_s: float = 0.0  # sleep before answering (a source that times out)
     ignore_since: bool = False  # a faulty source: always answers from the beginning
     sloppy_paging: bool = False  # a faulty source: each page repeats the previous page's last record
+    echo_authorization: bool = False  # a careless source: HTTP 400 quoting the request's Authorization header
     requests: int = 0  # requests seen (for assertions)
+    asked: list[str] = field(default_factory=list)  # the entity of each request, in order (for assertions)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def take_failure(self) -> bool:
+    def take_failure(self, entity: str) -> bool:
         with self.lock:
             self.requests += 1
+            self.asked.append(entity)
             if self.fail_always:
                 return True
             if self.fail_next > 0:
@@ -61,13 +64,15 @@ def create_app(records: SourceRecords, *, token: str | None, faults: RestFaults)
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
         authorization: Annotated[str | None, Header()] = None,
     ) -> Response:
-        failing = faults.take_failure()
+        failing = faults.take_failure(entity)
         if faults.delay_s:
             time.sleep(faults.delay_s)
         if token is not None and authorization != f"Bearer {token}":
             return JSONResponse({"error": "unauthorized"}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
         if failing:
             return JSONResponse({"error": "simulated server fault"}, status_code=500)
+        if faults.echo_authorization:
+            return JSONResponse({"error": f"bad header {authorization}"}, status_code=400)
         try:
             page, next_token = records.page(
                 entity, since=None if faults.ignore_since else since, page_token=page_token, limit=limit

@@ -48,12 +48,15 @@ class SoapFaults:
     delay_s: float = 0.0
     hostile: str | None = None  # a key of HOSTILE: answer that body instead of the real one
     wsdl_override: bytes | None = None  # serve this instead of the real WSDL
-    calls: int = 0
+    calls: int = 0  # operation calls received, whatever the answer (for assertions)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def count_call(self) -> None:
+        with self.lock:
+            self.calls += 1
 
     def take_fault(self) -> bool:
         with self.lock:
-            self.calls += 1
             if self.fault_always:
                 return True
             if self.fault_next > 0:
@@ -195,6 +198,9 @@ class SoapSimulator:
 
     def app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         is_wsdl = environ.get("REQUEST_METHOD") == "GET" and environ.get("QUERY_STRING", "").lower() == "wsdl"
+        if environ.get("REQUEST_METHOD") == "POST":
+            # Counted before any answer is chosen: a refused, faulted or hostile answer is a call too.
+            self.faults.count_call()
         if is_wsdl and self.faults.wsdl_override is not None:
             start_response("200 OK", [("Content-Type", "text/xml; charset=utf-8")])
             return [self.faults.wsdl_override]

@@ -24,11 +24,29 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for folder in ("unit", "integration", "dags", "e2e"):
             if folder in parts:
                 item.add_marker(getattr(pytest.mark, folder))
+        if _uses_postgres(item):
+            item.add_marker(pytest.mark.postgres)
+
+
+def _uses_postgres(item: pytest.Item) -> bool:
+    """The test takes a PostgreSQL schema, or is the ``"postgresql"`` case of a parametrised test or fixture."""
+    if "pg_schema" in getattr(item, "fixturenames", ()):
+        return True
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and any(
+        isinstance(value, str) and value == "postgresql" for value in callspec.params.values()
+    )
 
 
 @pytest.fixture(scope="session")
 def examples_dir() -> Path:
     return EXAMPLES
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    """The PostgreSQL server the tests use (``SANHEYI_TEST_PG_URL``)."""
+    return PG_URL
 
 
 @pytest.fixture

@@ -8,7 +8,9 @@ import json
 import os
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -32,7 +34,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> Path:
     return home
 
 
-def test_the_four_dags_in_asset_order(home: Path, airflow_db: Path, dagbag) -> None:
+def test_the_four_dags_in_asset_order(home: Path, airflow_db: Path, dagbag, capsys) -> None:
     data = generate(GeneratorSpec(cases=300, complaints=30, invalid_cases=6))
     write_inbox(data, home / "inbox")
 
@@ -59,10 +61,20 @@ def test_the_four_dags_in_asset_order(home: Path, airflow_db: Path, dagbag) -> N
     assert run.state == "success"
     with engine.connect() as conn:
         events = conn.execute(select(func.count()).select_from(fct_supervision_event)).scalar_one()
+        received_at = conn.execute(select(fct_case.c.received_at)).scalars().all()
     engine.dispose()
     assert events > 0
+    capsys.readouterr()
     code = main(["stats", "--from", "2026-06-01", "--to", "2026-11-30", "--as-of", AS_OF, "--format", "json"])
     assert code == 0
+    # the statistics count what the ingest DAG loaded: every case received in the period, by Liyang's date
+    stats = json.loads(capsys.readouterr().out)
+    liyang = ZoneInfo("Asia/Shanghai")
+    in_period = sum(date(2026, 6, 1) <= at.astimezone(liyang).date() <= date(2026, 11, 30) for at in received_at)
+    assert stats["period"] == {"from": "2026-06-01", "to": "2026-11-30"}
+    assert stats["total"]["received"] == in_period > 0
+    assert sum(d["received"] for d in stats["departments"]) == in_period
+    assert stats["total"]["yellow_cards"] + stats["total"]["red_cards"] > 0
 
     # the Assets' consumers: a signed package in the outbox, the month's reports and status pages
     run = dagbag.dags["sanheyi_exchange"].test(run_conf={"as_of": AS_OF})

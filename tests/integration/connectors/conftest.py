@@ -46,11 +46,12 @@ def rest_sim(rest_server: RestSimulator) -> Iterator[RestSimulator]:
     """The module's REST simulator with its fault switches reset for each test."""
     faults = rest_server.faults
     faults.fail_next, faults.fail_always, faults.delay_s = 0, False, 0.0
-    faults.ignore_since = faults.sloppy_paging = False
+    faults.ignore_since = faults.sloppy_paging = faults.echo_authorization = False
     faults.requests = 0
+    faults.asked.clear()
     yield rest_server
     faults.fail_next, faults.fail_always, faults.delay_s = 0, False, 0.0
-    faults.ignore_since = faults.sloppy_paging = False
+    faults.ignore_since = faults.sloppy_paging = faults.echo_authorization = False
 
 
 @pytest.fixture(scope="module")

@@ -191,4 +191,11 @@ def test_file_system_check_reads_without_moving_files(engine, examples_dir, cata
     later = registry.check("SELF_GA", home=home, credentials=_credentials(), catalogue=catalogue,
                            now=NOW + timedelta(minutes=5))  # fmt: skip
     assert not later.passed
-    assert all("SCOPE" in f for f in later.step("validate").findings)
+    assert later.step("validate").status == "FAIL"
+    findings = later.step("validate").findings
+    assert [f.split(" (")[0] for f in findings] == [
+        "case SELF_GA/BAD0029SCOPE", "case SELF_GA/BAD0030SCOPE", "case SELF_GA/BAD0031SCOPE",
+        "case UNIFIED/BAD0032SCOPE", "case UNIFIED/BAD0033SCOPE",
+    ]  # fmt: skip
+    assert all(f.endswith("power_code is outside the approved scope of the self-built system") for f in findings[:3])
+    assert all(f.endswith("source_system differs from the system the record arrived from") for f in findings[3:])

@@ -67,6 +67,7 @@ def test_a_client_fault_is_not_retried(soap_sim):
     soap_sim.faults.client_fault = True
     with pytest.raises(SourceProtocolError, match="refused the request"):
         _records(_connector(soap_sim))
+    assert soap_sim.faults.calls == 1  # asking again would get the same refusal
 
 
 def test_a_slow_service_times_out(soap_sim):
@@ -93,12 +94,14 @@ def test_hostile_answers_are_refused_without_any_outbound_request(soap_sim, list
     assert "refused" in caught.value.message
     assert "lol" not in caught.value.message and "root:" not in caught.value.message
     assert listener.hits == []
+    assert soap_sim.faults.calls == 1  # refused, not asked again
 
 
 def test_an_oversized_answer_is_refused(soap_sim):
     soap_sim.faults.hostile = "huge"
     with pytest.raises(SourceProtocolError, match="exceeds 1048576 bytes"):
         _records(_connector(soap_sim, policy=replace(FAST, max_response_bytes=1024 * 1024)))
+    assert soap_sim.faults.calls == 1  # not retried
 
 
 def _hostile_wsdl(listener_url: str, *, dtd: bool) -> bytes:

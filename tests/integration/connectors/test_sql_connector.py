@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,6 @@ from connectors.sql_view import SqlViewConnector, render_exchange_ddl
 from simulators.sql_source import PUBLISHED_DDL, create_exchange_views, fill, upsert_records
 
 ENTITIES = ("case", "case_step")
-PG_URL = os.environ.get("SANHEYI_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 @pytest.fixture
@@ -104,10 +103,26 @@ def test_incremental_read_with_look_back(sqlite_source):
     assert _records(connector, connector.cursor_at(_instant("2030-01-01T00:00:00+00:00")))[0] == []
 
 
-def test_a_missing_view_is_a_protocol_error(tmp_path: Path):
+@pytest.fixture
+def statements() -> Iterator[list[str]]:
+    """Every statement any engine sends to its database while the test runs."""
+    sent: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:
+        sent.append(statement)
+
+    sa.event.listen(sa.Engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        sa.event.remove(sa.Engine, "before_cursor_execute", record)
+
+
+def test_a_missing_view_is_a_protocol_error_and_not_retried(tmp_path: Path, statements: list[str]):
     url = f"sqlite:///{tmp_path / 'empty.sqlite'}"
     with pytest.raises(SourceProtocolError, match="has no view v_sanheyi_case"):
         _records(SqlViewConnector("SELF_GA", url, None, entities=ENTITIES, policy=FAST))
+    assert len([s for s in statements if "v_sanheyi_case" in s]) == 1  # asking again cannot create the view
 
 
 def test_a_database_that_is_down_is_retried_then_reported_without_the_password():
@@ -127,12 +142,12 @@ def test_a_database_that_is_down_is_retried_then_reported_without_the_password()
     assert secret not in caught.value.message
 
 
-def test_postgresql_exchange_views(pg_schema: str, ga_folder: Path):
-    admin = sa.create_engine(PG_URL)
+def test_postgresql_exchange_views(pg_url: str, pg_schema: str, pg_warehouse_url: str, ga_folder: Path):
+    admin = sa.create_engine(pg_url)
     try:
         create_exchange_views(admin, schema=pg_schema)
         assert fill(admin, ga_folder, schema=pg_schema) == {"case": 8, "case_step": 20}
-        address = f"{PG_URL}?options=-csearch_path%3D{pg_schema}"
+        address = pg_warehouse_url  # the server, with the test's schema as search_path
         connector = SqlViewConnector("SELF_GA", address, Credential("GA_QZK", password="unused-by-trust-auth"),
                                      entities=ENTITIES, page_size=3, policy=FAST)  # fmt: skip
         records, cursor = _records(connector)

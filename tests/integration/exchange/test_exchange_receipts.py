@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import struct
 import zipfile
@@ -200,7 +199,6 @@ def test_resend_sends_identical_bytes_and_restarts_the_clock(wh, delivered, stor
     resend(wh.engine, 2, delivered, store, now=later)
 
     assert (outbox / name).read_bytes() == original
-    assert hashlib.sha256((outbox / name).read_bytes()).hexdigest() == hashlib.sha256(original).hexdigest()
     package = _package(wh.engine, 2)
     assert (package.delivered_at, package.flagged_at, package.state) == (later, None, "DELIVERED")
     assert flag_overdue(wh.engine, later + timedelta(hours=23)) == []

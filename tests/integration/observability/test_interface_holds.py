@@ -1,116 +1,134 @@
-"""An interface source (pages, a cursor) is not read past a held page: nothing after it is lost or skipped."""
+"""An interface source is not read past a held page: the REST connector's updated_at cursor stops
+before it, nothing after it is asked for, and after a release every record arrives once."""
 
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 
-from connectors.base import CheckResult, RecordBatch, json_line, records_to_frame
-from sanheyi.ingest import Source, ingest_sources, unified_source
+from connectors.credentials import Credential
+from connectors.remote import Position, record_position
+from connectors.rest import RestConnector
+from sanheyi.ingest import IngestSummary, Source, ingest_sources
 from sanheyi.pipeline import init_home, new_cycle_id
 from sanheyi.quality import release_batch
 from sanheyi.settings import load_settings
+from schemas.standard import KEY_FIELDS
+from simulators.rest_server import RestSimulator
+from simulators.source_records import SourceRecords
 from warehouse.cursors import load_cursor
 from warehouse.db import make_engine
-from warehouse.tables import fct_case, ops_load_batch
+from warehouse.tables import fct_case, fct_case_step
+
+TOKEN = "holds-Tok3n-5mq8-never-shown"
+ENTITIES = ("department", "power_item", "case", "case_step")
+PAGE_SIZE = 15
+WRONG_CLOCK = "2027-01-01T10:00:00+08:00"  # a case the source's wrong clock stamped weeks ahead
 
 
-class PagedCases:
-    """A stand-in for a paged interface: the cursor is the number of pages already stored."""
-
-    system_code = "UNIFIED"
-
-    def __init__(self, pages: list[list[dict[str, Any]]]) -> None:
-        self.pages = pages
-        self.served: list[int] = []
-
-    def check(self) -> CheckResult:
-        return CheckResult(True, self.system_code, "ok")
-
-    def read(self, cursor: dict[str, Any] | None) -> Iterator[RecordBatch]:
-        start = int((cursor or {}).get("page", 0))
-        for page_no in range(start + 1, len(self.pages) + 1):
-            records = self.pages[page_no - 1]
-            self.served.append(page_no)
-            yield RecordBatch(
-                source_system="UNIFIED",
-                entity="case",
-                origin=f"test:case?page={page_no}",
-                frame=records_to_frame("case", records, list(range(1, len(records) + 1))),
-                raw=[json_line(r) for r in records],
-                next_cursor={"page": page_no},
-                file_path=None,
-            )
+def _lines(folder: Path, name: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (folder / name).read_text("utf-8").splitlines() if line.strip()]
 
 
-def test_a_held_page_stops_the_source_until_released(tmp_path: Path, examples_dir: Path) -> None:
+def _position(entity: str, record: dict[str, Any]) -> Position:
+    position = record_position(record, KEY_FIELDS[entity])
+    assert position is not None
+    return position
+
+
+def test_a_held_page_stops_the_rest_source_until_released(tmp_path: Path, examples_dir: Path) -> None:
     settings = load_settings(tmp_path / "home")
     init_home(settings)
     settings = load_settings(settings.home)
     inbox = examples_dir / "inbox" / "UNIFIED"
-    for name in ("department.20261125.jsonl", "power_item.20261125.jsonl"):
-        shutil.copy(inbox / name, settings.inbox / "UNIFIED" / name)
-    cases = [json.loads(line) for line in (inbox / "case.20261125a.jsonl").read_text("utf-8").splitlines()]
-    pages = [cases[:15], [dict(r) for r in cases[15:30]], cases[30:]]
-    pages[1][0]["updated_at"] = "2027-01-01T10:00:00+08:00"  # a page the source's wrong clock spoiled
-    connector = PagedCases(pages)
-    source = Source("UNIFIED", connector, None)  # type: ignore[arg-type]
+    # The unified platform's catalogue and its valid cases with their steps, served over REST.
+    cases = sorted(
+        (c for c in _lines(inbox, "case.20261125a.jsonl") if not c["case_id"].startswith("BAD")),
+        key=lambda c: c["updated_at"],
+    )
+    steps = [s for s in _lines(inbox, "case_step.20261125a.jsonl") if s["case_id"] in {c["case_id"] for c in cases}]
+    assert (len(cases), len(steps)) == (41, 152)
+    cases[20] = dict(cases[20], updated_at=WRONG_CLOCK)  # served last: on the third page of cases
+    records = SourceRecords()
+    for entity, rows in (
+        ("department", _lines(inbox, "department.20261125.jsonl")),
+        ("power_item", _lines(inbox, "power_item.20261125.jsonl")),
+        ("case", cases),
+        ("case_step", steps),
+    ):
+        records.add(entity, rows)
+    served = {entity: [r.record for r in records.all(entity)] for entity in ENTITIES}
+    catalogue = {entity: _position(entity, served[entity][-1]).to_json() for entity in ("department", "power_item")}
     engine = make_engine(settings.warehouse_url)
 
-    def cycle(at: str):
-        now = datetime.fromisoformat(at)
-        return ingest_sources(engine, settings, [source], cycle_id=new_cycle_id(now), now=now)
+    with RestSimulator(records, token=TOKEN) as sim:
+        connector = RestConnector(
+            "UNIFIED", sim.url, Credential("UNIFIED_REST", token=TOKEN), entities=ENTITIES, page_size=PAGE_SIZE
+        )
 
-    def state() -> tuple[int, int, Any]:
-        with engine.connect() as conn:
-            return (
-                conn.execute(select(func.count()).select_from(ops_load_batch)).scalar_one(),
-                conn.execute(select(func.count()).select_from(fct_case)).scalar_one(),
-                load_cursor(conn, "UNIFIED"),
+        def cycle(at: str) -> IngestSummary:
+            now = datetime.fromisoformat(at)
+            connector.clock = lambda: now
+            sim.faults.asked.clear()
+            return ingest_sources(engine, settings, [Source("UNIFIED", connector, None)], cycle_id=new_cycle_id(now),
+                                  now=now)  # fmt: skip
+
+        def stored() -> tuple[int, int, Any]:
+            with engine.connect() as conn:
+                return (
+                    conn.execute(select(func.count()).select_from(fct_case)).scalar_one(),
+                    conn.execute(select(func.count()).select_from(fct_case_step)).scalar_one(),
+                    load_cursor(conn, "UNIFIED"),
+                )
+
+        try:
+            first = cycle("2026-11-06T18:00:00+08:00")
+            assert first.failed_sources == []
+            assert [(b.entity, b.status) for b in first.batches] == [
+                ("department", "LOADED"), ("power_item", "LOADED"), ("power_item", "LOADED"),
+                ("case", "LOADED"), ("case", "LOADED"), ("case", "HELD_GE"),
+            ]  # fmt: skip
+            assert [h.origin for h in first.held] == ["rest:case?since=&page=3"]
+            # nothing after the held page was asked for: no further page, no step of any case
+            assert sim.faults.asked == ["department", "power_item", "power_item", "case", "case", "case"]
+            # the stored cursor stops at the last case of page 2, the steps' cursor was never written
+            held_cursor = {**catalogue, "case": _position("case", served["case"][2 * PAGE_SIZE - 1]).to_json()}
+            assert stored() == (2 * PAGE_SIZE, 0, held_cursor)
+
+            # the next run asks again from the stored cursor (its look-back included): still held
+            second = cycle("2026-11-06T19:00:00+08:00")
+            assert [b.entity for b in second.batches if b.status == "LOADED"] == [
+                "department",
+                "power_item",
+                "power_item",
+            ]
+            assert [(h.entity, h.origin.split("&")[-1]) for h in second.held] == [("case", "page=1")]
+            assert "case_step" not in sim.faults.asked
+            assert stored() == (2 * PAGE_SIZE, 0, held_cursor)
+
+            # the project office releases the batch the latest run reported held
+            release_batch(settings, second.held[0].batch_id, by="王工", reason="时钟已核实",
+                          now=datetime.fromisoformat("2026-11-06T19:30:00+08:00"))  # fmt: skip
+            third = cycle("2026-11-06T20:00:00+08:00")
+            assert third.held == [] and third.failed_sources == []
+            assert all(b.status == "LOADED" for b in third.batches)
+            assert sim.faults.asked.count("case_step") == -(-len(steps) // PAGE_SIZE)
+            # every case and step is stored, the stamped case too; the case cursor stays at the latest
+            # case not later than the read, so a change made before 2027 is still asked for next time
+            assert served["case"][-1]["updated_at"] == WRONG_CLOCK  # served last, as the source sorts
+            latest_case = served["case"][-2]
+            assert stored() == (
+                len(cases),
+                len(steps),
+                {
+                    **catalogue,
+                    "case": _position("case", latest_case).to_json(),
+                    "case_step": _position("case_step", served["case_step"][-1]).to_json(),
+                },
             )
-
-    try:
-        # the catalogue through the file drop, then the pages
-        ingest_sources(
-            engine,
-            settings,
-            [unified_source(settings)],
-            cycle_id="catalogue",
-            now=datetime.fromisoformat("2026-11-06T17:00:00+08:00"),
-        )
-        first = cycle("2026-11-06T18:00:00+08:00")
-        assert [b.status for b in first.batches] == ["LOADED", "HELD_GE"]
-        assert [h.origin for h in first.held] == ["test:case?page=2"]
-        assert connector.served == [1, 2]  # page 3 was not read past the held page
-        batches, loaded_cases, cursor = state()
-        assert cursor == {"page": 1}
-
-        connector.served.clear()
-        second = cycle("2026-11-06T19:00:00+08:00")
-        assert second.batches == [] and [h.status for h in second.held] == ["HELD"]
-        assert connector.served == [2]
-        assert state() == (batches, loaded_cases, {"page": 1})
-
-        release_batch(
-            settings,
-            first.held[0].batch_id,
-            by="王工",
-            reason="时钟已核实",
-            now=datetime.fromisoformat("2026-11-06T19:30:00+08:00"),
-        )
-        connector.served.clear()
-        third = cycle("2026-11-06T20:00:00+08:00")
-        assert [b.status for b in third.batches] == ["LOADED", "LOADED"]
-        assert third.held == [] and connector.served == [2, 3]
-        after = state()
-        assert after[2] == {"page": 3}
-        assert after[1] > loaded_cases
-        assert sum(b.counts.received for b in third.batches) == len(cases) - 15
-    finally:
-        engine.dispose()
+        finally:
+            engine.dispose()

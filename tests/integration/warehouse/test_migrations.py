@@ -15,8 +15,6 @@ from warehouse.db import make_engine
 from warehouse.migrations import alembic_config, is_up_to_date, upgrade_to_head
 from warehouse.tables import CASE_FILLFACTOR, STEP_FILLFACTOR, metadata, ops_exchange_sent
 
-PG_URL = __import__("os").environ.get("SANHEYI_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
 
 def _differences(engine) -> list:
     with engine.connect() as conn:
@@ -32,8 +30,8 @@ def test_sqlite_migrations_match_the_tables(tmp_path) -> None:
     engine.dispose()
 
 
-def test_postgres_migrations_match_the_tables(pg_schema: str) -> None:
-    engine = make_engine(PG_URL, schema=pg_schema)
+def test_postgres_migrations_match_the_tables(pg_url: str, pg_schema: str) -> None:
+    engine = make_engine(pg_url, schema=pg_schema)
     upgrade_to_head(engine)
     assert _differences(engine) == []
     engine.dispose()
@@ -65,10 +63,10 @@ def _byte_order_columns_in_database(engine) -> set[tuple[str, str]]:
     )
 
 
-def test_postgres_keys_are_compared_byte_for_byte(pg_schema: str) -> None:
+def test_postgres_keys_are_compared_byte_for_byte(pg_url: str, pg_schema: str) -> None:
     """Codes, identifiers and keys are COLLATE "C" after the migrations (what `sanheyi init` runs), and
     exactly those: names and notes keep the database's collation."""
-    engine = make_engine(PG_URL, schema=pg_schema)
+    engine = make_engine(pg_url, schema=pg_schema)
     upgrade_to_head(engine)
     expected = _byte_order_columns_in_metadata()
     assert ("fct_case_step", "case_id") in expected
@@ -80,11 +78,11 @@ def test_postgres_keys_are_compared_byte_for_byte(pg_schema: str) -> None:
     engine.dispose()
 
 
-def test_postgres_upgrade_names_the_views_that_block_it(pg_schema: str) -> None:
+def test_postgres_upgrade_names_the_views_that_block_it(pg_url: str, pg_schema: str) -> None:
     """A view reading a key column blocks the collation change: the upgrade stops before altering
     anything and names the view; once it is dropped the upgrade goes through. A view that reads only
     names does not block."""
-    engine = make_engine(PG_URL, schema=pg_schema)
+    engine = make_engine(pg_url, schema=pg_schema)
     command.upgrade(alembic_config(engine), "0003")
     with engine.begin() as conn:
         conn.execute(
@@ -111,11 +109,11 @@ def _fillfactors_in_database(engine) -> dict[str, str]:
     return {table: option.removeprefix("fillfactor=") for table, option in rows}
 
 
-def test_postgres_case_and_step_pages_keep_room_for_new_versions(pg_schema: str) -> None:
+def test_postgres_case_and_step_pages_keep_room_for_new_versions(pg_url: str, pg_schema: str) -> None:
     """After the migrations fct_case and fct_case_step are filled to the percent the tables declare,
     and no other table is, so a record's next version can go on its page; the downgrade fills pages
     whole again."""
-    engine = make_engine(PG_URL, schema=pg_schema)
+    engine = make_engine(pg_url, schema=pg_schema)
     upgrade_to_head(engine)
     declared = {
         table.name: str(table.dialect_options["postgresql"]["with"]["fillfactor"])
@@ -159,7 +157,7 @@ def _warehouse_at_0001(engine) -> None:
 def _engine(dialect: str, tmp_path, request):
     if dialect == "sqlite":
         return make_engine(f"sqlite:///{tmp_path / 'w.sqlite'}")
-    return make_engine(PG_URL, schema=request.getfixturevalue("pg_schema"))
+    return make_engine(request.getfixturevalue("pg_url"), schema=request.getfixturevalue("pg_schema"))
 
 
 @pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
-from connectors.credentials import Credential, CredentialResolver, env_var_name, scrub
-from connectors.remote import ConnectorConfigError
+from connectors.credentials import Credential, CredentialResolver, env_var_name, install_log_filter, scrub
+from connectors.remote import ConnectorConfigError, SourceProtocolError, SourceUnavailableError
 
 
 def test_names_map_to_environment_variables():
@@ -57,3 +59,23 @@ def test_a_missing_credential_names_the_variable_to_set():
         "凭据 GA_SOAP 未配置 (环境变量 SANHEYI_CRED_GA_SOAP 或注入的连接) / credential GA_SOAP is not configured "
         "(set SANHEYI_CRED_GA_SOAP or inject it)"
     )
+
+
+def test_an_error_that_carries_a_resolved_secret_is_scrubbed_when_raised():
+    CredentialResolver(environ={"SANHEYI_CRED_GA_ECHO": "echo-Secret-0007"}).resolve("GA_ECHO")
+    assert SourceProtocolError("source said: bad header Bearer echo-Secret-0007").message == (
+        "source said: bad header Bearer ***"
+    )
+    assert "echo-Secret-0007" not in SourceUnavailableError("GET /v1/case?key=echo-Secret-0007 failed").message
+
+
+def test_the_log_filter_scrubs_known_secrets(caplog):
+    CredentialResolver({"GA_X": {"username": "u", "password": "filter-Pa55-never-shown"}}).resolve("GA_X")
+    install_log_filter([caplog.handler])
+    try:
+        raise RuntimeError("driver said: password filter-Pa55-never-shown rejected")
+    except RuntimeError:
+        logging.getLogger("zeep.transports").exception("call failed for %s", "filter-Pa55-never-shown")
+    assert "call failed for ***" in caplog.text
+    assert "driver said: password *** rejected" in caplog.text
+    assert "filter-Pa55-never-shown" not in caplog.text

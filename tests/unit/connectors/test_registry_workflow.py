@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ from sqlalchemy import delete, select, update
 from connectors.application import Catalogue, load_application
 from connectors.audit_log import ChainHead, compute_hash
 from connectors.conformance import ConformanceReport
+from connectors.credentials import CredentialResolver
 from connectors.registry import (
     APPLIED,
     APPROVED,
@@ -310,21 +312,65 @@ def test_a_printed_head_reads_back_the_same() -> None:
     assert ChainHead.parse(f" {head} ") == ChainHead(12, "3f" * 32)  # hex in either case, spaces around
 
 
-def test_the_registry_file_holds_no_secret(registry, examples_dir, catalogue, engine):
-    _apply(registry, examples_dir, catalogue)
+def test_the_registry_holds_and_shows_the_credential_name_never_its_secret(
+    registry, examples_dir, catalogue, engine, tmp_path, monkeypatch
+):
+    secret = "reg-Tok3n-w9p2x-never-stored"
+    monkeypatch.setenv("SANHEYI_CRED_GA_REST", json.dumps({"token": secret}))
+    application = json.loads((examples_dir / "application.SELF_GA.yaml").read_text(encoding="utf-8"))
+    interface = {"type": "rest", "address": "https://ga.liyang.example/sanheyi/", "credential": "GA_REST"}
+    path = tmp_path / "application.SELF_GA.yaml"
+    path.write_text(json.dumps({**application, "interface": interface}, ensure_ascii=False), encoding="utf-8")
+    system = registry.apply_file(path, catalogue, by="项目办 张三", now=T0)
+    # the registered name leads to the secret, as it does when the pipeline builds the connector
+    assert CredentialResolver().resolve(system.interface.credential).token == secret
+    registry.record_check(_report("SELF_GA", True, T0 + timedelta(hours=1), tmp_path))
+    registry.approve("SELF_GA", by="李四", reason="检查通过", now=T0 + timedelta(days=1))
+
     with engine.connect() as conn:
-        row = conn.execute(select(ops_system.c.interface)).one()
-    assert row.interface == {"type": "file", "address": "inbox/SELF_GA/", "credential": None}
+        systems = [dict(r) for r in conn.execute(select(ops_system)).mappings()]
+        decisions = [dict(r) for r in conn.execute(select(ops_system_decision)).mappings()]
+    detail = registry.show("SELF_GA")
+    assert [s["interface"] for s in systems] == [interface]
+    assert [d.action for d in detail.decisions] == ["apply", "check", "approve"] and len(decisions) == 3
+    for where, text in (
+        ("ops_system", repr(systems)),
+        ("ops_system_decision", repr(decisions)),
+        ("show", repr(detail) + json.dumps(detail.system.to_dict(), ensure_ascii=False)),
+    ):
+        assert secret not in text, where
 
 
 def test_concurrent_writers_keep_one_chain(warehouse_engine, examples_dir, catalogue, tmp_path):
     engine = warehouse_engine
-    # Two registries on the same warehouse append alternately; the chain stays linear.
+    # Two registries on the same warehouse record checks of two systems at the same time, each from
+    # its own thread and connection; every decision is kept once and the chain stays linear.
     first, second = open_registry(engine), Registry(SqlRegistryStore(engine))
     application = load_application(examples_dir / "application.SELF_GA.yaml", catalogue)
     first.apply(application, by="a", now=T0)
-    for i in range(3):
-        (first if i % 2 else second).record_check(_report("SELF_GA", True, T0 + timedelta(minutes=i), tmp_path))
+    first.apply(replace(application, system_code="SELF_GB"), by="a", now=T0)
+    per_writer = 20
+    start = threading.Barrier(2)
+    failures: list[BaseException] = []
+
+    def write(registry: Registry, writer: int) -> None:
+        code = ("SELF_GA", "SELF_GB")[writer]
+        try:
+            start.wait(timeout=30)
+            for i in range(per_writer):
+                at = T0 + timedelta(minutes=2 * i + writer)
+                registry.record_check(_report(code, True, at, tmp_path), by=f"writer {writer}")
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=write, args=(r, n)) for n, r in enumerate((first, second))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert failures == []
     entries = SqlRegistryStore(engine).decisions()
-    assert [e.decision_id for e in entries] == [1, 2, 3, 4]
+    assert [e.decision_id for e in entries] == list(range(1, 3 + 2 * per_writer))
+    assert sorted(e.decided_by for e in entries[2:]) == ["writer 0"] * per_writer + ["writer 1"] * per_writer
+    assert len({e.reason for e in entries[2:]}) == 2 * per_writer  # no check recorded twice
     assert verify_audit_log(engine) == []

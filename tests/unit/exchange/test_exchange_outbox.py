@@ -27,7 +27,7 @@ def _outbox(tmp_path, delays):
     return OutboxTransport(tmp_path / "outbox", retry=RetryPolicy(attempts=3, backoff=0.5, sleep=delays.append))
 
 
-def test_delivery_is_atomic_and_repeatable(tmp_path, package):
+def test_delivery_copies_the_package_and_a_resend_leaves_one_file(tmp_path, package):
     outbox = _outbox(tmp_path, [])
     outbox.deliver(package)
     outbox.deliver(package)

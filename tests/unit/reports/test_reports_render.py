@@ -141,7 +141,11 @@ def test_xlsx_sheets_hold_the_figures_with_number_formats(official: tuple[dict, 
 
     events = list(wb["监察信号"].iter_rows(min_row=3, values_only=True))
     assert len(events) == len(bundle["events"])
-    assert {e[12] for e in events if e[8] == "SX02"} - {None}  # days overdue kept as numbers
+    # days overdue are numbers a user can sort and sum, one per SX02 signal, as computed
+    overdue = sorted((e[2], e[12]) for e in events if e[8] == "SX02")
+    assert overdue == sorted((e["case_id"], e["days_overdue"]) for e in bundle["events"] if e["rule"] == "SX02")
+    assert all(type(days) is int for _, days in overdue)
+    assert all(e[12] is None for e in events if e[8] != "SX02")
     assert isinstance(events[0][11], date)
 
     quarantined = list(wb["隔离记录"].iter_rows(min_row=3, values_only=True))

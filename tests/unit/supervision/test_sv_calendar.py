@@ -70,9 +70,18 @@ def test_dates_outside_the_span_are_refused_clearly(calendar):
     assert calendar.is_provisional(D("2100-01-01"))
 
 
-def test_packages_agree_on_every_year_both_carry(calendar):
-    # load() cross-checks chinesecalendar against holidays; reaching here means 2020..2026 agree
+def test_every_day_of_2020_to_2026_is_what_both_packages_say(calendar):
+    # The years both packages carry officially: each day a workday or not exactly as each of them
+    # answers on its own (make-up Saturdays and days in lieu included).
+    import chinese_calendar
+    import holidays
+
     assert [calendar.source_of(y) for y in range(2020, 2027)] == ["chinese_calendar"] * 7
+    days = [D("2020-01-01") + dt.timedelta(days=i) for i in range((D("2027-01-01") - D("2020-01-01")).days)]
+    ours = [calendar.is_workday(d) for d in days]
+    table = holidays.China(years=range(2020, 2027))
+    assert ours == [chinese_calendar.is_workday(d) for d in days]
+    assert ours == [table.is_working_day(d) for d in days]
 
 
 def test_a_disagreement_between_the_packages_stops_the_load():
