@@ -125,7 +125,7 @@ def call_with_retry(
         return retrying(fn)
     except TransientFault as exc:
         raise SourceUnavailableError(
-            f"自建系统 {system_code} 接口暂不可用 ({what_zh}, 共尝试 {policy.attempts} 次): {exc} / "
+            f"系统 {system_code} 接口暂不可用 ({what_zh}, 共尝试 {policy.attempts} 次): {exc} / "
             f"source {system_code} unavailable ({what_en}, {policy.attempts} attempts): {exc}"
         ) from None
 
@@ -179,7 +179,7 @@ def decode_cursor(cursor: Mapping[str, Any] | None, system_code: str) -> dict[st
         return {entity: Position.from_json(value) for entity, value in cursor.items() if value}
     except (KeyError, TypeError, ValueError, AttributeError):
         raise ConnectorConfigError(
-            f"自建系统 {system_code} 保存的游标无法识别 / the stored cursor of {system_code} is not understood; "
+            f"系统 {system_code} 保存的游标无法识别 / the stored cursor of {system_code} is not understood; "
             "reset it to read everything again"
         ) from None
 
@@ -349,12 +349,12 @@ class PagedConnector(abc.ABC):
                 return
             if page.next_token in seen_tokens:
                 raise SourceProtocolError(
-                    f"自建系统 {self.system_code} 分页令牌重复, 分页会无限循环 / {self.system_code} returned the same "
+                    f"系统 {self.system_code} 分页令牌重复, 分页会无限循环 / {self.system_code} returned the same "
                     f"page token twice while reading {entity}: its paging loops"
                 )
             if not page.records:
                 raise SourceProtocolError(
-                    f"自建系统 {self.system_code} 返回空页却给出下一页令牌 / {self.system_code} returned an empty page "
+                    f"系统 {self.system_code} 返回空页却给出下一页令牌 / {self.system_code} returned an empty page "
                     f"with a next page token while reading {entity}"
                 )
             seen_tokens.add(page.next_token)

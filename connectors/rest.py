@@ -109,12 +109,12 @@ class RestConnector(PagedConnector):
             raise TransientFault(f"HTTP {status}")
         if status in (401, 403):
             raise ConnectorConfigError(
-                f"自建系统 {self.system_code} 拒绝了凭据 (HTTP {status}) / {self.system_code} refused the credential "
+                f"系统 {self.system_code} 拒绝了凭据 (HTTP {status}) / {self.system_code} refused the credential "
                 f"{self._credential.name if self._credential else '(none)'} (HTTP {status})"
             )
         detail = _error_detail(body)
         raise SourceProtocolError(
-            f"自建系统 {self.system_code} 对 GET {path} 回答 HTTP {status} / {self.system_code} answered HTTP {status} "
+            f"系统 {self.system_code} 对 GET {path} 回答 HTTP {status} / {self.system_code} answered HTTP {status} "
             f"to GET {path}{detail}"
         )
 
@@ -134,7 +134,7 @@ class RestConnector(PagedConnector):
 
     def _too_large(self, entity: str) -> SourceProtocolError:
         return SourceProtocolError(
-            f"自建系统 {self.system_code} 的 {entity} 页面超过 {self.policy.max_response_bytes} 字节 / a page of "
+            f"系统 {self.system_code} 的 {entity} 页面超过 {self.policy.max_response_bytes} 字节 / a page of "
             f"{entity} from {self.system_code} exceeds {self.policy.max_response_bytes} bytes; lower the page size"
         )
 
@@ -147,7 +147,7 @@ class RestConnector(PagedConnector):
         token = document.get("next_page_token") if isinstance(document, dict) else None
         if not isinstance(records, list) or not (token is None or isinstance(token, str)):
             raise SourceProtocolError(
-                f"自建系统 {self.system_code} 的 {entity} 页面不符合 OpenAPI (需要 records 数组和 next_page_token) / "
+                f"系统 {self.system_code} 的 {entity} 页面不符合 OpenAPI (需要 records 数组和 next_page_token) / "
                 f"the {entity} page of {self.system_code} does not match the OpenAPI (records array, next_page_token)"
             )
         return Page(records=records, next_token=token or None)

@@ -192,41 +192,41 @@ class SoapConnector(PagedConnector):
             if code.split(":")[-1] in ("Server", "Receiver"):
                 raise TransientFault(f"SOAP Fault {code}: {message}") from None
             raise SourceProtocolError(
-                f"自建系统 {self.system_code} 拒绝请求 (SOAP Fault {code}) / {self.system_code} refused the request "
+                f"系统 {self.system_code} 拒绝请求 (SOAP Fault {code}) / {self.system_code} refused the request "
                 f"(SOAP Fault {code}): {message}"
             ) from None
         except (zeep.exceptions.DTDForbidden, zeep.exceptions.EntitiesForbidden) as exc:
             raise SourceProtocolError(
-                f"自建系统 {self.system_code} 的答复含 DTD 或实体声明, 已拒绝 / the answer of {self.system_code} "
+                f"系统 {self.system_code} 的答复含 DTD 或实体声明, 已拒绝 / the answer of {self.system_code} "
                 f"declares a DTD or entities ({exc.__class__.__name__}); refused without resolving anything"
             ) from None
         except zeep.exceptions.ExternalReferenceForbidden:
             raise SourceProtocolError(
-                f"自建系统 {self.system_code} 的答复引用外部文档, 已拒绝 / the answer of {self.system_code} refers to "
+                f"系统 {self.system_code} 的答复引用外部文档, 已拒绝 / the answer of {self.system_code} refers to "
                 "an external document; refused"
             ) from None
         except zeep.exceptions.XMLSyntaxError:
             raise SourceProtocolError(
-                f"自建系统 {self.system_code} 的答复不是有效的 XML / the answer of {self.system_code} is not valid XML"
+                f"系统 {self.system_code} 的答复不是有效的 XML / the answer of {self.system_code} is not valid XML"
             ) from None
         except zeep.exceptions.TransportError as exc:
             status = getattr(exc, "status_code", 0) or 0
             if status in (401, 403):
                 raise ConnectorConfigError(
-                    f"自建系统 {self.system_code} 拒绝了凭据 (HTTP {status}) / {self.system_code} refused the "
+                    f"系统 {self.system_code} 拒绝了凭据 (HTTP {status}) / {self.system_code} refused the "
                     f"credential {self._credential.name if self._credential else '(none)'} (HTTP {status})"
                 ) from None
             if status == 200:
                 # zeep reports XML that its hardened parser refused (e.g. entity amplification) this way.
                 raise SourceProtocolError(
-                    f"自建系统 {self.system_code} 的答复不是有效或安全的 XML, 已拒绝 / "
+                    f"系统 {self.system_code} 的答复不是有效或安全的 XML, 已拒绝 / "
                     f"the answer of {self.system_code} "
                     "is not valid (or not safe) XML; refused"
                 ) from None
             if status >= 500 or status in (408, 429):
                 raise TransientFault(f"HTTP {status}") from None
             raise SourceProtocolError(
-                f"自建系统 {self.system_code} 回答 HTTP {status} / {self.system_code} answered HTTP {status}"
+                f"系统 {self.system_code} 回答 HTTP {status} / {self.system_code} answered HTTP {status}"
             ) from None
         except requests.Timeout:
             raise TransientFault(
@@ -236,7 +236,7 @@ class SoapConnector(PagedConnector):
             raise TransientFault(f"连接失败 / connection failed: {exc.__class__.__name__}") from None
         except zeep.exceptions.Error as exc:
             raise SourceProtocolError(
-                f"自建系统 {self.system_code} 的答复不符合已发布的 WSDL / the answer of {self.system_code} does not "
+                f"系统 {self.system_code} 的答复不符合已发布的 WSDL / the answer of {self.system_code} does not "
                 f"match the published WSDL: {exc.__class__.__name__}"
             ) from None
         records = []

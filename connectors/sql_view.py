@@ -206,11 +206,11 @@ class SqlViewConnector(PagedConnector):
             url = make_url(self.address)
         except (ArgumentError, ValueError):
             raise ConnectorConfigError(
-                f"自建系统 {self.system_code} 的数据库地址无效 / the database URL of {self.system_code} is not valid"
+                f"系统 {self.system_code} 的数据库地址无效 / the database URL of {self.system_code} is not valid"
             ) from None
         if url.password is not None:
             raise ConnectorConfigError(
-                f"自建系统 {self.system_code} 的地址含密码; 请改用凭据 / the address of {self.system_code} holds a "
+                f"系统 {self.system_code} 的地址含密码; 请改用凭据 / the address of {self.system_code} holds a "
                 "password; store it as a credential"
             )
         credential = self._credential
@@ -237,7 +237,7 @@ class SqlViewConnector(PagedConnector):
                 engine = sa.create_engine(url, **options)
             except (ArgumentError, NoSuchModuleError, ImportError) as exc:
                 raise ConnectorConfigError(
-                    f"自建系统 {self.system_code} 的数据库驱动不可用 / "
+                    f"系统 {self.system_code} 的数据库驱动不可用 / "
                     f"no driver for the database of {self.system_code}: "
                     f"{exc.__class__.__name__}"
                 ) from None
@@ -289,7 +289,7 @@ class SqlViewConnector(PagedConnector):
             raise self._classify(exc, entity) from None
         except SQLAlchemyError as exc:
             raise SourceProtocolError(
-                f"自建系统 {self.system_code} 的视图 {view_name(entity)} 无法读取 / cannot read view "
+                f"系统 {self.system_code} 的视图 {view_name(entity)} 无法读取 / cannot read view "
                 f"{view_name(entity)} of {self.system_code}: {exc.__class__.__name__}"
             ) from None
         kinds = [k for _n, k, *_ in columns]
@@ -308,12 +308,12 @@ class SqlViewConnector(PagedConnector):
         lowered = text.lower()
         if "no such table" in lowered or "does not exist" in lowered or "undefined" in lowered:
             return SourceProtocolError(
-                f"自建系统 {self.system_code} 没有视图 {view_name(entity)} / {self.system_code} has no view "
+                f"系统 {self.system_code} 没有视图 {view_name(entity)} / {self.system_code} has no view "
                 f"{view_name(entity)} (or it lacks a column of the standard): {text}"
             )
         if "authentication" in lowered or "password" in lowered or "permission denied" in lowered:
             return ConnectorConfigError(
-                f"自建系统 {self.system_code} 拒绝了凭据或权限不足 / {self.system_code} refused the credential or "
+                f"系统 {self.system_code} 拒绝了凭据或权限不足 / {self.system_code} refused the credential or "
                 f"the SELECT permission: {text}"
             )
         if (
@@ -323,7 +323,7 @@ class SqlViewConnector(PagedConnector):
         ):
             return TransientFault(f"数据库暂不可用 / database unavailable: {text}")
         return SourceProtocolError(
-            f"自建系统 {self.system_code} 的视图 {view_name(entity)} 读取失败 / reading {view_name(entity)} of "
+            f"系统 {self.system_code} 的视图 {view_name(entity)} 读取失败 / reading {view_name(entity)} of "
             f"{self.system_code} failed: {text}"
         )
 

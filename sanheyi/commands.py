@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from sanheyi.cli import print_json
 from sanheyi.settings import Settings
@@ -24,7 +25,12 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
     result = run_cycle(settings, args.as_of, stages=args.stage)
     print(describe_cycle(result))
-    return 1 if result.failed_sources else 0
+    if result.failed_sources:
+        failed = ", ".join(code for code, _ in result.failed_sources)
+        return _failed(
+            f"{len(result.failed_sources)} 个数据源读取失败 / source(s) failed: {failed} (see SOURCE FAILED above)"
+        )
+    return 0
 
 
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
@@ -170,7 +176,7 @@ def cmd_systems_check(args: argparse.Namespace, settings: Settings) -> int:
 
     passed, message = check_system(settings, args.code)
     print(message)
-    return 0 if passed else 1
+    return 0 if passed else _failed(f"{args.code} 未通过接口符合性检查 / {args.code} failed its conformance check")
 
 
 def cmd_systems_decide(args: argparse.Namespace, settings: Settings) -> int:
@@ -221,8 +227,7 @@ def cmd_systems_verify_log(args: argparse.Namespace, settings: Settings) -> int:
     for fault in faults:
         print(fault)
     if faults:
-        print(f"{len(faults)} fault(s) in the audit log")
-        return 1
+        return _failed(f"审批日志有 {len(faults)} 处问题 / {len(faults)} fault(s) in the audit log")
     checked = f"; the {len(args.heads)} published head(s) given are in it" if args.heads else ""
     print(f"audit log intact{checked}; head {head or 'none (no decision yet)'}")
     return 0
@@ -235,7 +240,9 @@ def cmd_exchange_verify(args: argparse.Namespace, settings: Settings) -> int:
     for fault in faults:
         print(f"FAULT: {fault}")
     if faults:
-        return 1
+        return _failed(
+            f"交换包校验未通过 / {args.package.name} failed verification: {len(faults)} fault(s) (FAULT lines above)"
+        )
     print(f"OK: {args.package.name} is intact, signed by the given key" + (", chained" if args.previous else ""))
     return 0
 
@@ -278,3 +285,9 @@ def cmd_exchange_receipts(args: argparse.Namespace, settings: Settings) -> int:
 
     print(process_receipts(settings, args.as_of))
     return 0
+
+
+def _failed(summary: str) -> int:
+    """Exit status 1 with the one-line summary on stderr; the details went to stdout before it."""
+    print(f"sanheyi: {summary}", file=sys.stderr)
+    return 1

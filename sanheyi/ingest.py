@@ -24,7 +24,9 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, delete, insert, select, tuple_
 
 from connectors.base import Connector, RecordBatch, records_to_frame
-from connectors.file_drop import FileDropConnector, FileRejected, archive_file, reject_file
+from connectors.credentials import CredentialResolver
+from connectors.file_drop import FileRejected, archive_file, reject_file
+from connectors.registry import build_interface_connector
 from sanheyi import quality
 from sanheyi.errors import HeldStepsChanged
 from sanheyi.logs import log_context
@@ -103,9 +105,11 @@ class IngestSummary:
         return BatchCounts(*sums)
 
 
-def unified_source(settings: Settings) -> Source:
-    """The unified platform; the embedded default serves it as the file drop ``inbox/UNIFIED/``."""
-    return Source(UNIFIED, FileDropConnector(settings.inbox, UNIFIED), None)
+def unified_source(settings: Settings, credentials: CredentialResolver | None = None) -> Source:
+    """The unified platform through the interface of the ``unified`` setting: in the embedded
+    default the file drop ``inbox/UNIFIED/``, in production its REST (or SOAP, SQL) address."""
+    connector = build_interface_connector(UNIFIED, settings.unified, settings.home, credentials or CredentialResolver())
+    return Source(UNIFIED, connector, None)
 
 
 def ingest_sources(

@@ -133,7 +133,7 @@ def test_a_source_that_keeps_failing_is_reported_after_bounded_retries(rest_sim)
         _read(_connector(rest_sim))
     assert rest_sim.faults.requests == 3
     assert caught.value.message == (
-        "自建系统 SELF_GA 接口暂不可用 (读取 case 第 1 页, 共尝试 3 次): HTTP 500 / "
+        "系统 SELF_GA 接口暂不可用 (读取 case 第 1 页, 共尝试 3 次): HTTP 500 / "
         "source SELF_GA unavailable (reading case page 1, 3 attempts): HTTP 500"
     )
 

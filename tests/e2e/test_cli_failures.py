@@ -1,0 +1,51 @@
+"""A command that fails says so in one line on stderr, whatever details it printed on stdout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from exchange.changzhou.signing import generate_keys
+from sanheyi.cli import main
+
+AS_OF = "2026-11-06T18:00:00+08:00"
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, list[str]]:
+    capsys.readouterr()
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err.splitlines()
+
+
+def test_failures_end_with_one_line_on_stderr(examples_home: Path, capsys, tmp_path: Path) -> None:
+    code, _, err = run(capsys, "run", "--as-of", AS_OF)
+    assert code == 0 and err == []
+
+    package = examples_home / "outbox" / "320481-320400-0000000001.zip"
+    stranger = tmp_path / "stranger.pub"
+    stranger.write_bytes(generate_keys(tmp_path / "other-keys").public_key_pem())
+    code, out, err = run(capsys, "exchange", "verify", str(package), "--public-key", str(stranger))
+    assert code == 1
+    assert out.startswith("FAULT: ")  # the details
+    assert len(err) == 1 and err[0].startswith("sanheyi: ") and package.name in err[0]
+
+    code, out, err = run(capsys, "systems", "verify-log", "--head", f"99:{'0' * 64}")
+    assert code == 1 and "decision 99 is no longer in the log" in out
+    assert err == ["sanheyi: 审批日志有 1 处问题 / 1 fault(s) in the audit log"]
+
+
+def test_a_failed_source_is_named_on_stderr(examples_home: Path, capsys) -> None:
+    # the unified platform's interface does not answer
+    config = examples_home / "config.yaml"
+    text = config.read_text(encoding="utf-8")
+    unreachable = text.replace("  type: file\n  address: null", "  type: rest\n  address: http://127.0.0.1:9/cases")
+    assert unreachable != text
+    config.write_text(unreachable, encoding="utf-8")
+    code, out, err = run(capsys, "run", "--as-of", AS_OF, "--stage", "ingest")
+    assert code == 1
+    assert "SOURCE FAILED UNIFIED" in out
+    # the retries were logged to stderr as they happened; the verdict is the one last line
+    summary = [line for line in err if line.startswith("sanheyi: ")]
+    assert summary == [err[-1]] and "UNIFIED" in err[-1]
