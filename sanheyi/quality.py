@@ -18,7 +18,9 @@ import pandas as pd
 from sqlalchemy import Connection, Engine
 
 from connectors.base import RecordBatch
+from connectors.remote import decode_cursor
 from sanheyi.settings import Settings
+from schemas.errors import HubError
 from validators import ValidationOutcome
 from validators.expectations import BLOCK, BatchHistory, QualityResult, Thresholds
 from validators.expectations.run import prepare_check, quality_frame
@@ -51,9 +53,13 @@ def applies(batch: RecordBatch) -> bool:
 
 
 def content_sha256(batch: RecordBatch, file_sha: str | None) -> str:
-    """What a hold names: the whole file (it stays in the inbox), or the records of an interface page."""
+    """What a hold names: the whole file (it stays in the inbox, to be found again by its digest), or an
+    interface's feed of one entity from its cursor on (a page is not read the same way twice: the next
+    read starts a little before the cursor, so its pages fall elsewhere)."""
     if file_sha is not None:
         return file_sha
+    if batch.file_path is None:
+        return hashlib.sha256(f"interface feed\n{batch.entity}".encode()).hexdigest()
     digest = hashlib.sha256()
     for raw in batch.raw:
         digest.update(raw.encode("utf-8"))
@@ -69,6 +75,26 @@ def whole_origin(batch: RecordBatch) -> bool:
     if batch.file_path is None or not batch.is_last_of_file or batch.next_cursor is None:
         return False
     return int(batch.next_cursor.get("position", -1)) == batch.received
+
+
+def reach(batch: RecordBatch) -> datetime | None:
+    """How far an interface page reached: its entity's cursor after it (``None`` for a file)."""
+    if batch.file_path is not None or not batch.next_cursor:
+        return None
+    try:
+        position = decode_cursor(batch.next_cursor, batch.source_system).get(batch.entity)
+    except HubError:
+        return None
+    return position.updated_at if position is not None else None
+
+
+def _release_ends_with(batch: RecordBatch, release: HoldRow) -> bool:
+    """Is this batch the last one a release lets through: the file's last chunk, or the interface
+    page that reaches as far as the held page did."""
+    if batch.file_path is not None:
+        return batch.is_last_of_file
+    reached = reach(batch)
+    return release.through_at is None or reached is None or reached >= release.through_at
 
 
 def open_hold(engine: Engine, batch: RecordBatch, file_sha: str | None) -> HoldRow | None:
@@ -172,7 +198,7 @@ def record(
     """In the batch's transaction: the verdict, the values now seen, and the end of a released hold."""
     record_verdict(conn, batch_id, result.verdict, _summary(result, release))
     remember_values(conn, batch.source_system, batch.entity, result.seen_values, batch_id, now)
-    if release is not None and (batch.file_path is None or batch.is_last_of_file):
+    if release is not None and _release_ends_with(batch, release):
         mark_hold_loaded(conn, release.batch_id, batch_id, now)
 
 
@@ -212,6 +238,7 @@ def hold_batch(
             content_sha256=content_sha256(batch, file_sha),
             reason=reason,
             at=now,
+            through_at=reach(batch),
         )
     return batch_id
 

@@ -44,6 +44,7 @@ class HoldRow:
     released_at: datetime | None = None
     loaded_batch_id: int | None = None
     loaded_at: datetime | None = None
+    through_at: datetime | None = None  # an interface page's hold: how far the held page reached
 
 
 def _hold(row: Any) -> HoldRow:
@@ -136,6 +137,7 @@ def add_hold(
     content_sha256: str,
     reason: list[dict[str, Any]],
     at: datetime,
+    through_at: datetime | None = None,
 ) -> None:
     conn.execute(
         insert(ops_batch_hold).values(
@@ -147,6 +149,7 @@ def add_hold(
             status=HELD,
             reason=reason,
             held_at=at,
+            through_at=through_at,
         )
     )
 

@@ -285,6 +285,9 @@ ops_batch_hold = Table(
     Column("released_at", Instant),
     Column("loaded_batch_id", Integer),
     Column("loaded_at", Instant),
+    # an interface page's hold: how far the held page reached; its release lets pages through up to
+    # here (migration 0007; null for a file, which is found again by its digest)
+    Column("through_at", Instant),
     Index(None, "source_system", "content_sha256"),
 )
 

@@ -22,6 +22,7 @@ from simulators.rest_server import RestSimulator
 from simulators.source_records import SourceRecords
 from warehouse.cursors import load_cursor
 from warehouse.db import make_engine
+from warehouse.quality_store import list_holds
 from warehouse.tables import fct_case, fct_case_step
 
 TOKEN = "holds-Tok3n-5mq8-never-shown"
@@ -106,16 +107,21 @@ def test_a_held_page_stops_the_rest_source_until_released(tmp_path: Path, exampl
                 "power_item",
                 "power_item",
             ]
-            assert [(h.entity, h.origin.split("&")[-1]) for h in second.held] == [("case", "page=1")]
+            # the same hold, not a second one: its pages fall elsewhere now, but it names the feed
+            assert [(h.batch_id, h.entity, h.status) for h in second.held] == [(first.held[0].batch_id, "case", "HELD")]
             assert "case_step" not in sim.faults.asked
             assert stored() == (2 * PAGE_SIZE, 0, held_cursor)
 
-            # the project office releases the batch the latest run reported held
-            release_batch(settings, second.held[0].batch_id, by="王工", reason="时钟已核实",
+            # the project office releases the batch of the first alert
+            release_batch(settings, first.held[0].batch_id, by="王工", reason="时钟已核实",
                           now=datetime.fromisoformat("2026-11-06T19:30:00+08:00"))  # fmt: skip
             third = cycle("2026-11-06T20:00:00+08:00")
             assert third.held == [] and third.failed_sources == []
             assert all(b.status == "LOADED" for b in third.batches)
+            with engine.connect() as conn:  # the release lasted as far as the held page had reached
+                assert [(h.batch_id, h.status) for h in list_holds(conn, include_loaded=True)] == [
+                    (first.held[0].batch_id, "LOADED")
+                ]
             assert sim.faults.asked.count("case_step") == -(-len(steps) // PAGE_SIZE)
             # every case and step is stored, the stamped case too; the case cursor stays at the latest
             # case not later than the read, so a change made before 2027 is still asked for next time

@@ -1,0 +1,34 @@
+"""a hold on an interface page remembers how far the page reached (ops_batch_hold.through_at)
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-11-28 15:30:00.000000
+
+A file that a data quality check holds stays in the inbox as it is, so its hold is found again by
+the file's digest. An interface page is not read the same way twice: the next read starts a little
+before the cursor (the look-back) and its pages fall elsewhere. A hold on an interface therefore
+names the system and entity, and its release lets the pages through up to where the held page
+reached: this column. Null for holds on files, and for holds made before this revision.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+import warehouse.tables
+
+revision = "0007"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("ops_batch_hold") as batch:
+        batch.add_column(sa.Column("through_at", warehouse.tables.UtcDateTime(timezone=True), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("ops_batch_hold") as batch:
+        batch.drop_column("through_at")
