@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 from psycopg.errors import UniqueViolation
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, Table, select, tuple_
 
 from warehouse.bulk import (
     arrow_table,
@@ -117,6 +117,31 @@ def weigh_versions(frame: pd.DataFrame, kept: pd.DataFrame, keys: list[str]) -> 
     if not against.conflicts.empty:
         conflicts = pd.concat([conflicts, against.conflicts])
     return Weighed(against.loadable, stale + against.stale, duplicate + against.duplicate, conflicts)
+
+
+_LOOKUP_KEYS = 500  # keys per query of stored_copies
+
+
+def stored_copies(conn: Connection, entity: str, frame: pd.DataFrame) -> np.ndarray:
+    """Per row of ``frame`` (validated records with ``payload_sha256``): the warehouse holds this very
+    version of the record already (same key, version and content). For small batches (an interface
+    page): one query per 500 keys."""
+    if frame.empty:
+        return np.zeros(0, dtype=bool)
+    table = ENTITY_TABLES[entity]
+    keys = list(ENTITY_KEYS[entity])
+    key_columns = [table.c[k] for k in keys]
+    wanted = list(dict.fromkeys(frame[keys].itertuples(index=False, name=None)))
+    stored: set[tuple] = set()
+    for start in range(0, len(wanted), _LOOKUP_KEYS):
+        rows = conn.execute(
+            select(*key_columns, table.c.version, table.c.payload_sha256).where(
+                tuple_(*key_columns).in_(wanted[start : start + _LOOKUP_KEYS])
+            )
+        )
+        stored.update(tuple(row) for row in rows)
+    rows = zip(frame[keys].itertuples(index=False, name=None), frame["version"], frame["payload_sha256"], strict=True)
+    return np.array([(*key, int(version), sha) in stored for key, version, sha in rows], dtype=bool)
 
 
 def rows_to_stage(entity: str, frame: pd.DataFrame) -> pa.Table:
