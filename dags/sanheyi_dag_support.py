@@ -6,10 +6,12 @@ import time: settings are read inside tasks.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow.sdk import Asset, BaseNotifier
+from airflow.sdk import Asset, BaseNotifier, task
 
 # Assets carry the cycle id and counts in their event extras, so a consumer knows what it reacts to.
 WAREHOUSE = Asset("sanheyi://warehouse/records", group="sanheyi")
@@ -47,6 +49,24 @@ def mask_task_logs(context: Any) -> None:
     from sanheyi.logs import install_log_masking
 
     install_log_masking()
+
+
+def hub_task(**options: Any) -> Callable[[Callable[..., Any]], Any]:
+    """``@task(**options)`` for hub code: an exception the hub did not foresee reaches Airflow as a
+    one-line ``UnexpectedFailure`` (its traceback logged first, masked). Airflow's task runner logs a
+    failed task's exception as it is, and a database error quotes the record it failed on."""
+
+    def decorate(function: Callable[..., Any]) -> Any:
+        @functools.wraps(function)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            from sanheyi.logs import failures_without_records
+
+            with failures_without_records(f"task {function.__name__}"):
+                return function(*args, **kwargs)
+
+        return task(**options)(guarded)
+
+    return decorate
 
 
 def default_args(*, timeout_minutes: int = 60) -> dict[str, Any]:

@@ -3,8 +3,8 @@ receipts. Building is idempotent (a retry rebuilds the same bytes, never a secon
 
 from __future__ import annotations
 
-from airflow.sdk import dag, task
-from sanheyi_dag_support import EXCHANGE, START_DATE, SUPERVISION, as_of_from, default_args
+from airflow.sdk import dag
+from sanheyi_dag_support import EXCHANGE, START_DATE, SUPERVISION, as_of_from, default_args, hub_task
 
 
 @dag(
@@ -17,14 +17,14 @@ from sanheyi_dag_support import EXCHANGE, START_DATE, SUPERVISION, as_of_from, d
     doc_md=__doc__,
 )
 def sanheyi_exchange():
-    @task
+    @hub_task()
     def build_package(**context) -> dict:
         from sanheyi.exchange_stage import build_stage
         from sanheyi.settings import load_settings
 
         return build_stage(load_settings(), as_of_from(context))
 
-    @task(outlets=[EXCHANGE])
+    @hub_task(outlets=[EXCHANGE])
     def deliver(built: dict, **context) -> list[int]:
         from sanheyi.exchange_stage import deliver_stage
         from sanheyi.settings import load_settings
@@ -33,7 +33,7 @@ def sanheyi_exchange():
         context["outlet_events"][EXCHANGE].extra = {"built": built, "delivered": delivered}
         return delivered
 
-    @task
+    @hub_task()
     def collect_receipts(**context) -> str:
         from sanheyi.exchange_stage import process_receipts
         from sanheyi.settings import load_settings

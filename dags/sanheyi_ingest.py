@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import Param, dag, task
-from sanheyi_dag_support import START_DATE, WAREHOUSE, as_of_from, default_args
+from airflow.sdk import Param, dag
+from sanheyi_dag_support import START_DATE, WAREHOUSE, as_of_from, default_args, hub_task
 
 
 @dag(
@@ -21,29 +21,29 @@ from sanheyi_dag_support import START_DATE, WAREHOUSE, as_of_from, default_args
     doc_md=__doc__,
 )
 def sanheyi_ingest():
-    @task
+    @hub_task()
     def start_cycle(**context) -> dict:
         from sanheyi.pipeline import new_cycle_id
 
         as_of = as_of_from(context)
         return {"cycle_id": new_cycle_id(as_of), "as_of": as_of.isoformat()}
 
-    @task
+    @hub_task()
     def ingest_unified(cycle: dict) -> dict:
         return _ingest("UNIFIED", cycle)
 
-    @task
+    @hub_task()
     def approved_systems() -> list[str]:
         from sanheyi.pipeline import source_codes
         from sanheyi.settings import load_settings
 
         return [code for code in source_codes(load_settings()) if code != "UNIFIED"]
 
-    @task(pool="sanheyi_sources", max_active_tis_per_dagrun=2, map_index_template="{{ system_code }}")
+    @hub_task(pool="sanheyi_sources", max_active_tis_per_dagrun=2, map_index_template="{{ system_code }}")
     def ingest_system(system_code: str, cycle: dict) -> dict:
         return _ingest(system_code, cycle)
 
-    @task(outlets=[WAREHOUSE], trigger_rule="all_done")
+    @hub_task(outlets=[WAREHOUSE], trigger_rule="all_done")
     def release_held_steps(cycle: dict, **context) -> dict:
         from datetime import datetime
 

@@ -3,8 +3,8 @@ closed month's report on the first day of each month; then the status and data q
 
 from __future__ import annotations
 
-from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
-from sanheyi_dag_support import START_DATE, SUPERVISION, as_of_from, default_args
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag
+from sanheyi_dag_support import START_DATE, SUPERVISION, as_of_from, default_args, hub_task
 
 
 @dag(
@@ -19,14 +19,14 @@ from sanheyi_dag_support import START_DATE, SUPERVISION, as_of_from, default_arg
     doc_md=__doc__,
 )
 def sanheyi_reports():
-    @task
+    @hub_task()
     def render_reports(**context) -> list[str]:
         from sanheyi.reporting import render_month_report
         from sanheyi.settings import load_settings
 
         return [str(path) for path in render_month_report(load_settings(), as_of_from(context))]
 
-    @task
+    @hub_task()
     def publish_status_pages(**context) -> list[str]:
         from sanheyi.settings import load_settings
         from sanheyi.status import publish

@@ -3,8 +3,8 @@ Scheduled on the warehouse Asset; produces the supervision Asset."""
 
 from __future__ import annotations
 
-from airflow.sdk import dag, task
-from sanheyi_dag_support import START_DATE, SUPERVISION, WAREHOUSE, as_of_from, default_args
+from airflow.sdk import dag
+from sanheyi_dag_support import START_DATE, SUPERVISION, WAREHOUSE, as_of_from, default_args, hub_task
 
 
 @dag(
@@ -17,7 +17,7 @@ from sanheyi_dag_support import START_DATE, SUPERVISION, WAREHOUSE, as_of_from, 
     doc_md=__doc__,
 )
 def sanheyi_supervision():
-    @task(outlets=[SUPERVISION])
+    @hub_task(outlets=[SUPERVISION])
     def compute_events(**context) -> dict:
         from sanheyi.settings import load_settings
         from sanheyi.supervise import supervise_stage

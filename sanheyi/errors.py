@@ -25,3 +25,8 @@ class SourceFailedError(RetriableError):
 
 class HeldStepsChanged(RetriableError):
     """Held steps changed while they were being released (another run held a newer version meanwhile)."""
+
+
+class UnexpectedFailure(HubError):
+    """A failure the hub did not foresee, told without the original exception's text (which may quote
+    a record); its traceback, masked, is in the log (sanheyi.logs.failures_without_records)."""

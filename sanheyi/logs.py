@@ -22,14 +22,43 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 
+from sanheyi.errors import UnexpectedFailure
+from schemas.errors import HubError
+
 # 居民身份证: 17 digits and a digit or X, standing alone. (Department and power codes have letters
 # in them and stay readable.)
 _ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
 
 
+# PostgreSQL's error details quote the record they failed on ("Failing row contains (张三, …)", a
+# COPY's line, a key's values), names included, which no pattern can recognise: they are withheld.
+_DATABASE_DETAIL = re.compile(r"^(DETAIL|CONTEXT):  .*$", re.MULTILINE)
+
+
 def mask_text(text: str) -> str:
-    """Mask every ID number in ``text`` as first 6 + ``********`` + last 4 (§9)."""
+    """Mask every ID number in ``text`` as first 6 + ``********`` + last 4 (§9), and withhold the
+    database's details, which quote records."""
+    text = _DATABASE_DETAIL.sub(r"\1:  (withheld: it may quote a record)", text)
     return _ID_NUMBER.sub(lambda m: m.group(0)[:6] + "********" + m.group(0)[-4:], text)
+
+
+@contextmanager
+def failures_without_records(what: str) -> Iterator[None]:
+    """Let the hub's own errors through (their messages carry no personal data) and replace any other
+    exception by :class:`UnexpectedFailure`, after logging its traceback through the masking handlers.
+
+    For code whose exceptions are reported by a framework that logs them as they are (Airflow's task
+    runner writes a failed task's exception straight to the task log)."""
+    try:
+        yield
+    except HubError:
+        raise
+    except Exception as exc:
+        logging.getLogger("sanheyi").error("%s failed", what, exc_info=True)
+        raise UnexpectedFailure(
+            f"{what}: 意外故障 ({type(exc).__name__}) / unexpected failure ({type(exc).__name__}); "
+            "the traceback, masked, is in the log"
+        ) from None
 
 
 class MaskingFilter(logging.Filter):

@@ -52,6 +52,8 @@ def test_every_task_retries_with_backoff_and_a_timeout_and_masks_its_log(dagbag)
             callbacks = task.on_execute_callback
             callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
             assert any(getattr(c, "__name__", "") == "mask_task_logs" for c in callbacks), task.task_id
+            # declared with hub_task: an unforeseen exception reaches Airflow's log without its text
+            assert task.python_callable.__code__.co_name == "guarded", task.task_id
 
 
 def scheduled_on(dag) -> set[str]:

@@ -13,10 +13,18 @@ import pytest
 import structlog
 
 from connectors.credentials import SCRUBBER
-from sanheyi.logs import MaskedFormatter, MaskingFilter, configure_logging, install_log_masking
+from sanheyi.errors import ConfigError, UnexpectedFailure
+from sanheyi.logs import (
+    MaskedFormatter,
+    MaskingFilter,
+    configure_logging,
+    failures_without_records,
+    install_log_masking,
+)
 
 ID_NUMBER, MASKED = "320481196904060383", "320481********0383"
 SECRET = "logs-test-Pa55-never-shown"
+APPLICANT = "张三丰"  # a name: no pattern can mask it, so it must never be written
 
 
 @pytest.fixture
@@ -85,3 +93,41 @@ def test_handlers_set_up_elsewhere_get_the_same_masking_once(root: logging.Logge
     assert lines[1]["event"] == "batch failed"
     assert lines[1]["exception"][0]["exc_value"] == f"applicant {MASKED}"  # the traceback is kept, masked
     assert ID_NUMBER not in out.getvalue()
+
+
+def _database_error(pg_url: str) -> Exception:
+    """What the real PostgreSQL says when a record breaks a constraint: it quotes the record."""
+    import psycopg
+
+    with psycopg.connect(pg_url.replace("postgresql+psycopg", "postgresql")) as conn:
+        conn.execute("CREATE TEMP TABLE applicant (name text, id_no text NOT NULL)")
+        try:
+            conn.execute("INSERT INTO applicant VALUES (%s, %s)", (APPLICANT, None))
+        except psycopg.Error as exc:
+            return exc
+    raise AssertionError("the insert should have failed")
+
+
+def test_a_database_error_reaches_neither_the_log_nor_the_caller_with_the_record_it_quotes(
+    root, tmp_path, pg_url: str
+) -> None:
+    error = _database_error(pg_url)
+    assert APPLICANT in str(error)  # the server's DETAIL line quotes the failing row
+    configure_logging(log_dir=tmp_path)
+    with pytest.raises(UnexpectedFailure) as raised:
+        with failures_without_records("task load"):
+            raise error
+    assert raised.value.message.startswith("task load: ") and "NotNullViolation" in raised.value.message
+    assert raised.value.__suppress_context__  # the original is not chained into what the caller logs
+    for handler in root.handlers:
+        handler.flush()
+    text = (tmp_path / "sanheyi.log").read_text(encoding="utf-8")
+    assert "task load failed" in text and "NotNullViolation" in text  # the traceback is there
+    assert "DETAIL:  (withheld: it may quote a record)" in text
+    assert APPLICANT not in text and APPLICANT not in raised.value.message
+
+
+def test_the_hubs_own_errors_pass_unchanged() -> None:
+    with pytest.raises(ConfigError, match="配置有误"):
+        with failures_without_records("task x"):
+            raise ConfigError("配置有误 / invalid configuration: held_step_days")
