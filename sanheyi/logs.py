@@ -32,13 +32,17 @@ _ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
 
 # PostgreSQL's error details quote the record they failed on ("Failing row contains (张三, …)", a
 # COPY's line, a key's values), names included, which no pattern can recognise: they are withheld.
-_DATABASE_DETAIL = re.compile(r"^(DETAIL|CONTEXT):  .*$", re.MULTILINE)
+# A detail runs to the statement SQLAlchemy appends, to the blank line before a chained traceback, or
+# to the end: a quoted value may span lines.
+_DATABASE_DETAIL = re.compile(
+    r"^(DETAIL|CONTEXT):  .*?(?=^\[SQL: |^\(Background on this error|^$|\Z)", re.MULTILINE | re.DOTALL
+)
 
 
 def mask_text(text: str) -> str:
     """Mask every ID number in ``text`` as first 6 + ``********`` + last 4 (§9), and withhold the
     database's details, which quote records."""
-    text = _DATABASE_DETAIL.sub(r"\1:  (withheld: it may quote a record)", text)
+    text = _DATABASE_DETAIL.sub(r"\1:  (withheld: it may quote a record)\n", text)
     return _ID_NUMBER.sub(lambda m: m.group(0)[:6] + "********" + m.group(0)[-4:], text)
 
 

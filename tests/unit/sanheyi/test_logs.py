@@ -102,7 +102,8 @@ def _database_error(pg_url: str) -> Exception:
     with psycopg.connect(pg_url.replace("postgresql+psycopg", "postgresql")) as conn:
         conn.execute("CREATE TEMP TABLE applicant (name text, id_no text NOT NULL)")
         try:
-            conn.execute("INSERT INTO applicant VALUES (%s, %s)", (APPLICANT, None))
+            # a value over two lines: the quoted row in the detail spans them
+            conn.execute("INSERT INTO applicant VALUES (%s, %s)", (f"加急\n{APPLICANT}", None))
         except psycopg.Error as exc:
             return exc
     raise AssertionError("the insert should have failed")
