@@ -773,15 +773,26 @@ def _read_csv(path: Path, entity: str, max_rows: int, skip: int):
         n = table.num_rows if table is not None else 0
         cols: dict[str, Any] = {}
         raw_cols: dict[str, Any] = {}
+        extra = np.full(n, None, dtype=object)
         for name in names:
             arr = table.column(name).combine_chunks() if table is not None else pa.array([], pa.string())
-            # a column the standard does not know stays text: the validator flags its values EXTRA_FIELD
-            typed = _type_csv_column(arr, types[name]) if name in types else arr
+            if name not in types:
+                # A column the standard does not know stays text, in the raw record only; each row with
+                # a value in it lists it under ``_extra`` (as the JSON Lines reader does for unknown
+                # keys), for the validator to flag EXTRA_FIELD. Kept out of the frame: its name could
+                # be one of the frame's own (``_line``).
+                raw_cols[name] = arr
+                for i in np.flatnonzero(arr.is_valid().to_numpy(zero_copy_only=False)).tolist():
+                    extra[i] = [*(extra[i] or []), name]
+                continue
+            typed = _type_csv_column(arr, types[name])
             raw_cols[name] = typed
             cols[name] = as_frame_column(typed)
         frame = pd.DataFrame(cols, index=pd.RangeIndex(n))
         lines = np.concatenate(pending_lines) if pending_lines else np.zeros(0, dtype=np.int64)
         frame["_line"] = lines.astype(np.int64)
+        if any(name not in types for name in names):
+            frame["_extra"] = extra
         return frame, CsvRowView(names, raw_cols, n), sorted(pending_invalid, key=lambda u: u.line_no), position
 
     for batch in reader:

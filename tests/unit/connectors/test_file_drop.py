@@ -263,15 +263,16 @@ def test_a_cursor_is_not_applied_to_another_file_of_the_same_name(inbox: Path) -
 def test_a_csv_column_the_standard_does_not_know_is_an_extra_field_of_the_records_that_fill_it(
     inbox: Path,
 ) -> None:
-    put(inbox, "case.x.csv", "case_id,remark,version\nLY0000000000001,加急,1\nLY0000000000002,,1\n")
+    put(inbox, "case.x.csv", "case_id,remark,_line,version\nLY0000000000001,加急,7,1\nLY0000000000002,,,1\n")
     batch = next(FileDropConnector(inbox, "UNIFIED").read(None))
-    assert batch.frame["remark"].iloc[0] == "加急" and batch.frame["remark"].isna().iloc[1]
+    assert list(batch.frame["_extra"]) == [["remark", "_line"], None]
+    assert list(batch.frame["_line"]) == [2, 3]  # a column named like the reader's own changes nothing
     # the raw payload a department sees in quarantine shows the column
-    assert json.loads(batch.raw[0]) == {"case_id": "LY0000000000001", "remark": "加急", "version": 1}
+    assert json.loads(batch.raw[0]) == {"case_id": "LY0000000000001", "remark": "加急", "_line": "7", "version": 1}
     outcome = validate_batch(batch, None)
-    flagged = {item.line_no: [v.rule_id for v in item.violations] for item in outcome.quarantined}
-    assert "EXTRA_FIELD" in flagged[2]  # its remark is set
-    assert "EXTRA_FIELD" not in flagged[3]  # an empty cell is null, as if the field were absent
+    flagged = {item.line_no: {(v.rule_id, v.path) for v in item.violations} for item in outcome.quarantined}
+    assert {("EXTRA_FIELD", "remark"), ("EXTRA_FIELD", "_line")} <= flagged[2]  # both are set
+    assert not any(rule == "EXTRA_FIELD" for rule, _ in flagged[3])  # an empty cell is null, as if absent
 
 
 def test_a_csv_whose_lines_end_with_cr_alone_is_read(inbox: Path) -> None:
