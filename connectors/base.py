@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from schemas.errors import DataError, FatalError, RetriableError
+from schemas.errors import DataError, FatalError, HubError, RetriableError
 from schemas.standard import FIELD_ORDER, load_schema
 
 #: A connector's position, JSON-serialisable (stored in ``ops_cursor``).
@@ -119,6 +119,22 @@ class Connector(Protocol):
     def read(self, cursor: Cursor | None) -> Iterator[RecordBatch]:
         """Batches in §10.1 order; each carries the cursor to commit after it is stored."""
         ...
+
+
+@dataclass(frozen=True)
+class UnavailableConnector:
+    """Stands for a system whose connector could not be built (a credential not configured, say):
+    reading it raises the error that stopped it, so the ingest records that one system as failed
+    and goes on with the others."""
+
+    system_code: str
+    error: HubError
+
+    def check(self) -> CheckResult:
+        return CheckResult(ok=False, system_code=self.system_code, message=self.error.message)
+
+    def read(self, cursor: Cursor | None) -> Iterator[RecordBatch]:
+        raise self.error
 
 
 # --- helpers shared by connectors --------------------------------------------------------------

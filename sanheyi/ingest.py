@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 from sqlalchemy import Connection, Engine, delete, insert, select, tuple_
 
-from connectors.base import Connector, RecordBatch, records_to_frame
+from connectors.base import Connector, RecordBatch, UnavailableConnector, records_to_frame
 from connectors.credentials import CredentialResolver
 from connectors.file_drop import FileRejected, archive_file, reject_file
 from connectors.registry import build_interface_connector
@@ -33,6 +33,7 @@ from sanheyi.logs import log_context
 from sanheyi.overlap import store_in_order
 from sanheyi.references import ReferenceCache
 from sanheyi.settings import Settings
+from schemas.errors import HubError
 from validators import QuarantineItem, ValidationOutcome, canonical_payload, validate_batch
 from validators.expectations import QualityResult
 from warehouse.batches import BatchCounts, close_batch, file_already_loaded, open_batch, record_file_loaded
@@ -108,8 +109,21 @@ class IngestSummary:
 def unified_source(settings: Settings, credentials: CredentialResolver | None = None) -> Source:
     """The unified platform through the interface of the ``unified`` setting: in the embedded
     default the file drop ``inbox/UNIFIED/``, in production its REST (or SOAP, SQL) address."""
-    connector = build_interface_connector(UNIFIED, settings.unified, settings.home, credentials or CredentialResolver())
+    resolver = credentials or CredentialResolver()
+    connector = connector_or_unavailable(
+        UNIFIED, lambda: build_interface_connector(UNIFIED, settings.unified, settings.home, resolver)
+    )
     return Source(UNIFIED, connector, None)
+
+
+def connector_or_unavailable(system_code: str, build: Callable[[], Connector]) -> Connector:
+    """The system's connector; if it cannot be built (a credential not configured), one that fails
+    when read, so that only this system fails in the cycle."""
+    try:
+        return build()
+    except HubError as exc:
+        log.error("source %s cannot be read: %s", system_code, exc.message)
+        return UnavailableConnector(system_code, exc)
 
 
 def ingest_sources(

@@ -13,7 +13,7 @@ from connectors.application import Catalogue
 from connectors.audit_log import ChainHead
 from connectors.credentials import CredentialResolver
 from connectors.registry import build_connector
-from sanheyi.ingest import Source
+from sanheyi.ingest import Source, connector_or_unavailable
 from sanheyi.pipeline import require_initialised, warehouse_engine
 from sanheyi.references import ReferenceCache
 from sanheyi.settings import Settings
@@ -39,7 +39,13 @@ def approved_sources(engine: Engine, settings: Settings, credentials: Credential
     """Every approved self-built system as a source, with its approved scope of power codes."""
     resolver = credentials or CredentialResolver()
     return [
-        Source(system.system_code, build_connector(system, settings.home, resolver), frozenset(system.power_codes))
+        Source(
+            system.system_code,
+            connector_or_unavailable(
+                system.system_code, lambda system=system: build_connector(system, settings.home, resolver)
+            ),
+            frozenset(system.power_codes),
+        )
         for system in approved_systems(engine)
     ]
 

@@ -49,3 +49,25 @@ def test_a_failed_source_is_named_on_stderr(examples_home: Path, capsys) -> None
     # the retries were logged to stderr as they happened; the verdict is the one last line
     summary = [line for line in err if line.startswith("sanheyi: ")]
     assert summary == [err[-1]] and "UNIFIED" in err[-1]
+
+
+def test_a_credential_not_configured_fails_its_source_only(examples_home: Path, capsys, monkeypatch) -> None:
+    from sanheyi.pipeline import source_codes
+    from sanheyi.settings import load_settings
+
+    monkeypatch.delenv("SANHEYI_CRED_UNIFIED_REST", raising=False)
+    config = examples_home / "config.yaml"
+    text = config.read_text(encoding="utf-8")
+    configured = text.replace(
+        "  type: file\n  address: null\n  credential: null",
+        "  type: rest\n  address: http://127.0.0.1:9/cases\n  credential: UNIFIED_REST",
+    )
+    assert configured != text
+    config.write_text(configured, encoding="utf-8")
+    # the sources are still listed (the ingest DAG maps over them) and the cycle runs on
+    assert source_codes(load_settings(examples_home)) == ["UNIFIED"]
+    code, out, err = run(capsys, "run", "--as-of", AS_OF)
+    assert code == 1
+    assert "SOURCE FAILED UNIFIED" in out and "SANHEYI_CRED_UNIFIED_REST" in out
+    assert "supervision:" in out  # the later stages ran on what the warehouse holds
+    assert err[-1].startswith("sanheyi: ") and "UNIFIED" in err[-1]
