@@ -39,7 +39,7 @@ from validators.expectations import QualityResult
 from warehouse.batches import BatchCounts, close_batch, file_already_loaded, open_batch, record_file_loaded
 from warehouse.checkpoints import background_checkpoints
 from warehouse.cursors import load_cursor, save_cursor
-from warehouse.loader import rows_to_stage, stored_copies, upsert_records, weigh_versions
+from warehouse.loader import rows_to_stage, upsert_records, weigh_versions
 from warehouse.quality_store import HoldRow
 from warehouse.quarantine_store import QuarantineRow, add_to_quarantine
 from warehouse.staging import StagedRows, batch_transaction, stage_rows
@@ -69,6 +69,7 @@ class BatchReport:
     status: str = "LOADED"  # HELD_GE: held by a blocking data quality check now; HELD: skipped, held before
     reason: str = ""
     quarantined_lines: frozenset[int] = frozenset()  # the batch's lines (``_line``) that went to quarantine
+    release_of: int | None = None  # the held batch whose release let this one through, if any
 
 
 #: Where each line of a batch first arrived: line -> (origin, line in that origin).
@@ -142,7 +143,10 @@ def ingest_sources(
         for source in sources:
             try:
                 with log_context(cycle=cycle_id, system=source.system_code):
+                    done = len(summary.batches)
                     _ingest_source(engine, settings, source, references, summary, cycle_id=cycle_id, now=now)
+                    # a release of an interface's hold lasts one complete read of the source
+                    quality.end_releases(engine, summary.batches[done:], now=now)
             except Exception as exc:  # one failing system must not stop the others
                 message = getattr(exc, "message", None) or type(exc).__name__
                 log.error("source %s failed: %s", source.system_code, message)
@@ -250,6 +254,7 @@ class PreparedBatch:
     outcome: ValidationOutcome | None = None
     staged: StagedRows | None = None  # SQLite: the valid records, ready for the loader
     suite_frame: pd.DataFrame | None = None  # what the data quality suite reads, if the batch is checked
+    stored_until: datetime | None = None  # the newest of its records stored already (quality.stored_until)
 
 
 def prepare_batch(
@@ -293,20 +298,19 @@ def prepare_batch(
     staged = None
     if engine.dialect.name == "sqlite" and not outcome.valid.empty:
         staged = stage_rows(rows_to_stage(batch.entity, outcome.valid))
-    suite_frame = quality.suite_frame(batch, _judged(engine, batch, outcome)) if quality.applies(batch) else None
-    return PreparedBatch(batch, file_sha, hold=hold, outcome=outcome, staged=staged, suite_frame=suite_frame)
-
-
-def _judged(engine: Engine, batch: RecordBatch, outcome: ValidationOutcome) -> ValidationOutcome:
-    """What the data quality suite judges of a batch: an interface page less the records the warehouse
-    holds already in that very version. Each read starts a look-back before the cursor, so a page
-    repeats records; judged again, a record once released (a wrong clock, verified) would hold the
-    feed again on every cycle."""
-    if batch.file_path is not None or outcome.valid.empty:
-        return outcome
-    with engine.connect() as conn:
-        again = stored_copies(conn, batch.entity, outcome.valid)
-    return replace(outcome, valid=outcome.valid[~again]) if again.any() else outcome
+    suite_frame, stored_until = None, None
+    if quality.applies(batch):
+        suite_frame = quality.suite_frame(batch, outcome)
+        stored_until = quality.stored_until(engine, batch, outcome)
+    return PreparedBatch(
+        batch,
+        file_sha,
+        hold=hold,
+        outcome=outcome,
+        staged=staged,
+        suite_frame=suite_frame,
+        stored_until=stored_until,
+    )
 
 
 def commit_batch(
@@ -335,7 +339,15 @@ def commit_batch(
     # commits only once the verdict lets it (a blocking check rolls the whole batch back). It starts
     # here, not in prepare_batch: it compares with what the batches before this one left.
     pending = (
-        quality.start_check(engine, batch, outcome, now=now, release=hold, frame=prepared.suite_frame)
+        quality.start_check(
+            engine,
+            batch,
+            outcome,
+            now=now,
+            release=hold,
+            frame=prepared.suite_frame,
+            stored_until=prepared.stored_until,
+        )
         if quality.applies(batch)
         else None
     )
@@ -373,7 +385,13 @@ def commit_batch(
             if verdict is not None:
                 quality.record(conn, batch, batch_id, verdict, hold, now=now)
             report = BatchReport(
-                batch_id, system, batch.entity, batch.origin, counts, quarantined_lines=quarantined_lines
+                batch_id,
+                system,
+                batch.entity,
+                batch.origin,
+                counts,
+                quarantined_lines=quarantined_lines,
+                release_of=hold.batch_id if hold is not None else None,
             )
             if reload is not None and reload.settle is not None:
                 reload.settle(conn, report)

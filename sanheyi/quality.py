@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,18 +19,18 @@ import pandas as pd
 from sqlalchemy import Connection, Engine
 
 from connectors.base import RecordBatch
-from connectors.remote import decode_cursor
 from sanheyi.settings import Settings
-from schemas.errors import HubError
 from validators import ValidationOutcome
 from validators.expectations import BLOCK, BatchHistory, QualityResult, Thresholds
 from validators.expectations.run import prepare_check, quality_frame
 from validators.expectations.worker import PendingCheck
 from validators.expectations.worker import start_check as start_suite
 from warehouse.batches import BatchCounts, close_batch, open_batch
+from warehouse.loader import stored_copies
 from warehouse.quality_store import (
     BATCH_HELD,
     HELD,
+    RELEASED,
     HoldRow,
     add_hold,
     find_hold,
@@ -78,14 +79,13 @@ def whole_origin(batch: RecordBatch) -> bool:
 
 
 def reach(batch: RecordBatch) -> datetime | None:
-    """How far an interface page reached: its entity's cursor after it (``None`` for a file)."""
-    if batch.file_path is not None or not batch.next_cursor:
+    """How far an interface page reaches: the newest ``updated_at`` of its records, a record stamped
+    later than the read included (``None`` for a file). The cursor stops before such a record, so
+    the page that holds it is always the last of a read; a release must reach it."""
+    if batch.file_path is not None or "updated_at" not in batch.frame.columns:
         return None
-    try:
-        position = decode_cursor(batch.next_cursor, batch.source_system).get(batch.entity)
-    except HubError:
-        return None
-    return position.updated_at if position is not None else None
+    newest = pd.to_datetime(batch.frame["updated_at"], utc=True, errors="coerce", format="ISO8601").max()
+    return None if pd.isna(newest) else newest.to_pydatetime()
 
 
 def _release_ends_with(batch: RecordBatch, release: HoldRow) -> bool:
@@ -94,7 +94,38 @@ def _release_ends_with(batch: RecordBatch, release: HoldRow) -> bool:
     if batch.file_path is not None:
         return batch.is_last_of_file
     reached = reach(batch)
-    return release.through_at is None or reached is None or reached >= release.through_at
+    return release.through_at is None or (reached is not None and reached >= release.through_at)
+
+
+def end_releases(engine: Engine, reports: Sequence[Any], *, now: datetime) -> None:
+    """After a complete read of a source: the releases it used are over, even those whose held page
+    it did not reach (the source sent other records meanwhile), so that no release outlasts it."""
+    last: dict[int, int] = {}
+    for report in reports:
+        if report.release_of is not None:
+            last[report.release_of] = report.batch_id
+    if not last:
+        return
+    with engine.begin() as conn:
+        for hold in list_holds(conn):
+            if hold.batch_id in last and hold.status == RELEASED:
+                mark_hold_loaded(conn, hold.batch_id, last[hold.batch_id], now)
+
+
+def stored_until(engine: Engine, batch: RecordBatch, outcome: ValidationOutcome) -> datetime | None:
+    """For an interface page: the newest ``updated_at`` among its records that the warehouse holds
+    already in that very version. Each read starts a look-back before the cursor, and a record
+    stamped later than the cursor (a wrong clock) is read on every cycle until the department
+    corrects it: let through once, it must not hold the feed again. The other checks judge the
+    whole page."""
+    if batch.file_path is not None or outcome.valid.empty:
+        return None
+    with engine.connect() as conn:
+        again = stored_copies(conn, batch.entity, outcome.valid)
+    if not again.any():
+        return None
+    newest = pd.to_datetime(outcome.valid["updated_at"][again], utc=True).max()
+    return None if pd.isna(newest) else newest.to_pydatetime()
 
 
 def open_hold(engine: Engine, batch: RecordBatch, file_sha: str | None) -> HoldRow | None:
@@ -156,9 +187,10 @@ def start_check(
     now: datetime,
     release: HoldRow | None,
     frame: pd.DataFrame | None = None,
+    stored_until: datetime | None = None,
 ) -> PendingVerdict:
     """Start the suite on one validated batch (``frame``: its :func:`suite_frame`, if built ahead),
-    against the history committed so far."""
+    against the history committed so far (``stored_until``: see :func:`stored_until`)."""
     with engine.connect() as conn:
         past = history(conn, batch.source_system, batch.entity)
     prepared = prepare_check(
@@ -170,6 +202,7 @@ def start_check(
         released=release is not None,
         thresholds=THRESHOLDS,
         frame=frame,
+        stored_until=stored_until,
     )
     return PendingVerdict(batch, start_suite(prepared))
 

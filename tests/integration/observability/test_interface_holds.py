@@ -112,6 +112,15 @@ def test_a_held_page_stops_the_rest_source_until_released(tmp_path: Path, exampl
             assert "case_step" not in sim.faults.asked
             assert stored() == (2 * PAGE_SIZE, 0, held_cursor)
 
+            # meanwhile the platform took new cases: in the feed they come before the stamped one, so
+            # the release must last past the page that reaches the held page's cursor
+            arrived = [
+                dict(c, case_id=f"LY32048100099{i:02d}", updated_at="2026-11-06T19:10:00+08:00")
+                for i, c in enumerate(cases[:20])
+            ]
+            records.add("case", arrived)
+            served["case"] = [r.record for r in records.all("case")]
+
             # the project office releases the batch of the first alert
             release_batch(settings, first.held[0].batch_id, by="王工", reason="时钟已核实",
                           now=datetime.fromisoformat("2026-11-06T19:30:00+08:00"))  # fmt: skip
@@ -128,7 +137,7 @@ def test_a_held_page_stops_the_rest_source_until_released(tmp_path: Path, exampl
             assert served["case"][-1]["updated_at"] == WRONG_CLOCK  # served last, as the source sorts
             latest_case = served["case"][-2]
             assert stored() == (
-                len(cases),
+                len(cases) + len(arrived),
                 len(steps),
                 {
                     **catalogue,
