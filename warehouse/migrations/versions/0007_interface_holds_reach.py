@@ -13,6 +13,8 @@ reached: this column. Null for holds on files, and for holds made before this re
 
 from __future__ import annotations
 
+import hashlib
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -24,9 +26,30 @@ branch_labels = None
 depends_on = None
 
 
+INTERFACE_ORIGINS = ("rest:", "soap:", "sql:")
+
+
+def feed_key(entity: str) -> str:
+    """What a hold on an interface page names from this revision on (sanheyi.quality.content_sha256)."""
+    return hashlib.sha256(f"interface feed\n{entity}".encode()).hexdigest()
+
+
 def upgrade() -> None:
     with op.batch_alter_table("ops_batch_hold") as batch:
         batch.add_column(sa.Column("through_at", warehouse.tables.UtcDateTime(timezone=True), nullable=True))
+    # Open holds on interface pages were named by the page's records, which the next read does not
+    # repeat: name them by their feed, so that the next cycle finds them and their release works.
+    conn = op.get_bind()
+    holds = sa.table(
+        "ops_batch_hold", sa.column("batch_id"), sa.column("entity"), sa.column("origin"), sa.column("status"),
+        sa.column("content_sha256"),
+    )  # fmt: skip
+    rows = conn.execute(
+        sa.select(holds.c.batch_id, holds.c.entity, holds.c.origin).where(holds.c.status.in_(("HELD", "RELEASED")))
+    ).all()
+    for batch_id, entity, origin in rows:
+        if origin.startswith(INTERFACE_ORIGINS):
+            conn.execute(sa.update(holds).where(holds.c.batch_id == batch_id).values(content_sha256=feed_key(entity)))
 
 
 def downgrade() -> None:
