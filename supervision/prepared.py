@@ -70,9 +70,11 @@ def _versions_in_force(cases: pd.DataFrame, versions: pd.DataFrame) -> np.ndarra
         {
             "code": A.text(versions["power_code"]).to_pylist(),
             "t": A.instants_us(versions["valid_from_at"]),
+            # two versions valid from the same instant: the higher one is in force, as validation reads it
+            "version": versions["version"].to_numpy() if "version" in versions.columns else np.zeros(len(versions)),
             "row": np.arange(len(versions), dtype=np.float64),
         }
-    ).sort_values("t", kind="stable")
+    ).sort_values(["t", "version"], kind="stable")
     earlier = pd.merge_asof(left, right, on="t", by="code", direction="backward")["row"].to_numpy()
     later = pd.merge_asof(left, right, on="t", by="code", direction="forward")["row"].to_numpy()
     row = np.where(np.isnan(earlier), later, earlier)

@@ -114,7 +114,7 @@ def _load(data: SupervisionData, as_of: dt.datetime, cal: WorkCalendar):
     items = {r["power_code"]: r for r in data.power_items.to_dict("records")}
     versions: dict[str, list[dict]] = defaultdict(list)
     if data.power_item_versions is not None:
-        for r in sorted(data.power_item_versions.to_dict("records"), key=lambda r: r["valid_from_at"]):
+        for r in sorted(data.power_item_versions.to_dict("records"), key=lambda r: (r["valid_from_at"], r["version"])):
             versions[r["power_code"]].append(r)
     steps: dict[tuple, list[dict]] = defaultdict(list)
     for s in data.steps.to_dict("records"):

@@ -159,3 +159,21 @@ def test_cases_are_judged_by_the_item_version_in_force_when_received_as_the_refe
     # the versions matter: judged by the latest version alone, other cards come out
     latest_only = SupervisionData(data.departments, data.power_items, data.cases, data.steps, data.complaints)
     assert set(events["event_key"]) != set(compute_events(latest_only, as_of, calendar, settings)["event_key"])
+
+
+def test_of_two_versions_valid_from_the_same_instant_the_higher_is_in_force(calendar, settings):
+    from sv_builders import done, flow_steps
+
+    base = bundle(cases=[done(fee_paid="200.00")], steps=flow_steps("LY0000000001"), items=[item(fee="150.00")])
+    valid_from = pd.Timestamp("2026-01-01T09:00:00+08:00")
+    # listed highest first: the order rows come in must not decide
+    versions = pd.concat(
+        [base.power_items.assign(fee="200.00", version=2), base.power_items.assign(version=1)], ignore_index=True
+    ).assign(valid_from_at=valid_from)
+    data = SupervisionData(
+        base.departments, base.power_items, base.cases, base.steps, base.complaints, power_item_versions=versions
+    )
+    as_of = dt.datetime(2026, 11, 6, 18, 0, tzinfo=CST)
+    events = compute_events(data, as_of, calendar, settings)
+    assert "NR01" not in set(events["rule"])  # 200.00 is the fee of version 2
+    assert [e["rule"] for e in reference_events(data, as_of, calendar, settings) if e["rule"] == "NR01"] == []
