@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, delete, insert, select, tuple_
+from sqlalchemy import Connection, Engine, delete, insert, select
 
 from connectors.base import Connector, RecordBatch, UnavailableConnector, records_to_frame
 from connectors.credentials import CredentialResolver
@@ -39,7 +39,7 @@ from validators.expectations import QualityResult
 from warehouse.batches import BatchCounts, close_batch, file_already_loaded, open_batch, record_file_loaded
 from warehouse.checkpoints import background_checkpoints
 from warehouse.cursors import load_cursor, save_cursor
-from warehouse.loader import rows_to_stage, upsert_records, weigh_versions
+from warehouse.loader import rows_to_stage, rows_with_keys, upsert_records, weigh_versions
 from warehouse.quality_store import HoldRow
 from warehouse.quarantine_store import QuarantineRow, add_to_quarantine
 from warehouse.staging import StagedRows, batch_transaction, stage_rows
@@ -586,7 +586,6 @@ _HELD_COLUMNS = [
 
 
 _STEP_KEYS = ["source_system", "case_id", "step_no"]
-_KEPT_QUERY_KEYS = 500  # keys per look-up of the steps held already
 
 
 @dataclass(frozen=True)
@@ -648,16 +647,8 @@ def _hold_steps(
 
 def _kept_steps(conn: Connection, held: pd.DataFrame) -> pd.DataFrame:
     """The steps held already under the keys of ``held``: version, content digest, held since."""
-    keys = list(dict.fromkeys(zip(held["source_system"], held["case_id"], held["step_no"].astype(int), strict=True)))
-    found = []
-    columns = [ops_held_step.c[k] for k in _STEP_KEYS]
-    for start in range(0, len(keys), _KEPT_QUERY_KEYS):
-        chunk = keys[start : start + _KEPT_QUERY_KEYS]
-        found += conn.execute(
-            select(*columns, ops_held_step.c.version, ops_held_step.c.raw_payload, ops_held_step.c.held_since_at).where(
-                tuple_(*columns).in_(chunk)
-            )
-        ).all()
+    wanted = zip(held["source_system"], held["case_id"], held["step_no"].astype(int), strict=True)
+    found = rows_with_keys(conn, ops_held_step, _STEP_KEYS, wanted, "version", "raw_payload", "held_since_at")
     return pd.DataFrame(
         [
             (system, case_id, int(step_no), int(version), _held_sha256(raw), since)

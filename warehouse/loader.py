@@ -12,6 +12,7 @@ is loaded completely or not at all.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -119,27 +120,34 @@ def weigh_versions(frame: pd.DataFrame, kept: pd.DataFrame, keys: list[str]) -> 
     return Weighed(against.loadable, stale + against.stale, duplicate + against.duplicate, conflicts)
 
 
-_LOOKUP_KEYS = 500  # keys per query of stored_copies
+_LOOKUP_KEYS = 500  # keys per query of rows_with_keys
+
+
+def rows_with_keys(conn: Connection, table: Table, keys: Sequence[str], wanted: Iterable[tuple], *columns: str) -> list:
+    """``keys`` and ``columns`` of the rows of ``table`` whose key is one of ``wanted`` (for small
+    sets: one query per 500 keys)."""
+    key_columns = [table.c[k] for k in keys]
+    wanted = list(dict.fromkeys(wanted))
+    found: list = []
+    for start in range(0, len(wanted), _LOOKUP_KEYS):
+        found += conn.execute(
+            select(*key_columns, *(table.c[c] for c in columns)).where(
+                tuple_(*key_columns).in_(wanted[start : start + _LOOKUP_KEYS])
+            )
+        ).all()
+    return found
 
 
 def stored_copies(conn: Connection, entity: str, frame: pd.DataFrame) -> np.ndarray:
     """Per row of ``frame`` (validated records with ``payload_sha256``): the warehouse holds this very
-    version of the record already (same key, version and content). For small batches (an interface
-    page): one query per 500 keys."""
+    version of the record already (same key, version and content)."""
     if frame.empty:
         return np.zeros(0, dtype=bool)
-    table = ENTITY_TABLES[entity]
     keys = list(ENTITY_KEYS[entity])
-    key_columns = [table.c[k] for k in keys]
-    wanted = list(dict.fromkeys(frame[keys].itertuples(index=False, name=None)))
-    stored: set[tuple] = set()
-    for start in range(0, len(wanted), _LOOKUP_KEYS):
-        rows = conn.execute(
-            select(*key_columns, table.c.version, table.c.payload_sha256).where(
-                tuple_(*key_columns).in_(wanted[start : start + _LOOKUP_KEYS])
-            )
-        )
-        stored.update(tuple(row) for row in rows)
+    wanted = frame[keys].itertuples(index=False, name=None)
+    stored = {
+        tuple(row) for row in rows_with_keys(conn, ENTITY_TABLES[entity], keys, wanted, "version", "payload_sha256")
+    }
     rows = zip(frame[keys].itertuples(index=False, name=None), frame["version"], frame["payload_sha256"], strict=True)
     return np.array([(*key, int(version), sha) in stored for key, version, sha in rows], dtype=bool)
 
