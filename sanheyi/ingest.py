@@ -122,8 +122,7 @@ def connector_or_unavailable(system_code: str, build: Callable[[], Connector]) -
     when read, so that only this system fails in the cycle."""
     try:
         return build()
-    except HubError as exc:
-        log.error("source %s cannot be read: %s", system_code, exc.message)
+    except HubError as exc:  # logged when the source is read (and fails), not each time it is listed
         return UnavailableConnector(system_code, exc)
 
 
@@ -254,7 +253,6 @@ class PreparedBatch:
     outcome: ValidationOutcome | None = None
     staged: StagedRows | None = None  # SQLite: the valid records, ready for the loader
     suite_frame: pd.DataFrame | None = None  # what the data quality suite reads, if the batch is checked
-    stored_until: datetime | None = None  # the newest of its records stored already (quality.stored_until)
 
 
 def prepare_batch(
@@ -298,19 +296,8 @@ def prepare_batch(
     staged = None
     if engine.dialect.name == "sqlite" and not outcome.valid.empty:
         staged = stage_rows(rows_to_stage(batch.entity, outcome.valid))
-    suite_frame, stored_until = None, None
-    if quality.applies(batch):
-        suite_frame = quality.suite_frame(batch, outcome)
-        stored_until = quality.stored_until(engine, batch, outcome)
-    return PreparedBatch(
-        batch,
-        file_sha,
-        hold=hold,
-        outcome=outcome,
-        staged=staged,
-        suite_frame=suite_frame,
-        stored_until=stored_until,
-    )
+    suite_frame = quality.suite_frame(batch, outcome) if quality.applies(batch) else None
+    return PreparedBatch(batch, file_sha, hold=hold, outcome=outcome, staged=staged, suite_frame=suite_frame)
 
 
 def commit_batch(
@@ -346,7 +333,6 @@ def commit_batch(
             now=now,
             release=hold,
             frame=prepared.suite_frame,
-            stored_until=prepared.stored_until,
         )
         if quality.applies(batch)
         else None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -112,20 +112,22 @@ def end_releases(engine: Engine, reports: Sequence[Any], *, now: datetime) -> No
                 mark_hold_loaded(conn, hold.batch_id, last[hold.batch_id], now)
 
 
-def stored_until(engine: Engine, batch: RecordBatch, outcome: ValidationOutcome) -> datetime | None:
-    """For an interface page: the newest ``updated_at`` among its records that the warehouse holds
-    already in that very version. Each read starts a look-back before the cursor, and a record
-    stamped later than the cursor (a wrong clock) is read on every cycle until the department
-    corrects it: let through once, it must not hold the feed again. The other checks judge the
-    whole page."""
+def stored_until(engine: Engine, batch: RecordBatch, outcome: ValidationOutcome, now: datetime) -> datetime | None:
+    """For an interface page whose records stamped later than the future check allows are all held by
+    the warehouse already in that very version: the newest of them, for the check to tolerate.
+
+    The cursor stops before a record stamped later than the read (a wrong clock), so it is read on
+    every cycle until the department corrects it: let through once, it must not hold the feed again.
+    A page with one such record not stored yet is judged as usual, as are the other checks."""
     if batch.file_path is not None or outcome.valid.empty:
         return None
-    with engine.connect() as conn:
-        again = stored_copies(conn, batch.entity, outcome.valid)
-    if not again.any():
+    updated = pd.to_datetime(outcome.valid["updated_at"], utc=True)
+    late = (updated > pd.Timestamp(now) + timedelta(minutes=THRESHOLDS.future_tolerance_minutes)).to_numpy()
+    if not late.any():
         return None
-    newest = pd.to_datetime(outcome.valid["updated_at"][again], utc=True).max()
-    return None if pd.isna(newest) else newest.to_pydatetime()
+    with engine.connect() as conn:
+        again = stored_copies(conn, batch.entity, outcome.valid[late])
+    return updated[late].max().to_pydatetime() if again.all() else None
 
 
 def open_hold(engine: Engine, batch: RecordBatch, file_sha: str | None) -> HoldRow | None:
@@ -187,10 +189,9 @@ def start_check(
     now: datetime,
     release: HoldRow | None,
     frame: pd.DataFrame | None = None,
-    stored_until: datetime | None = None,
 ) -> PendingVerdict:
     """Start the suite on one validated batch (``frame``: its :func:`suite_frame`, if built ahead),
-    against the history committed so far (``stored_until``: see :func:`stored_until`)."""
+    against the history committed so far."""
     with engine.connect() as conn:
         past = history(conn, batch.source_system, batch.entity)
     prepared = prepare_check(
@@ -202,7 +203,7 @@ def start_check(
         released=release is not None,
         thresholds=THRESHOLDS,
         frame=frame,
-        stored_until=stored_until,
+        stored_until=stored_until(engine, batch, outcome, now),
     )
     return PendingVerdict(batch, start_suite(prepared))
 

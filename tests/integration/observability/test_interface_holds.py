@@ -152,5 +152,11 @@ def test_a_held_page_stops_the_rest_source_until_released(tmp_path: Path, exampl
             assert fourth.held == [] and all(b.status == "LOADED" for b in fourth.batches)
             assert "case" in sim.faults.asked
             assert sum(b.counts.duplicate for b in fourth.batches if b.entity == "case") >= 1  # read again
+
+            # but a new record stamped ahead is judged: the tolerance covers only what was let through
+            records.add("case", [dict(cases[0], case_id="LY3204810009999", updated_at="2026-12-15T09:00:00+08:00")])
+            fifth = cycle("2026-11-06T21:00:00+08:00")
+            assert [(h.entity, h.status) for h in fifth.held] == [("case", "HELD_GE")]
+            assert "is after the run's instant 2026-11-06T21:00:00+08:00" in fifth.held[0].reason
         finally:
             engine.dispose()
