@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import traceback
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -32,17 +33,19 @@ _ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
 
 # PostgreSQL's error details quote the record they failed on ("Failing row contains (张三, …)", a
 # COPY's line, a key's values), names included, which no pattern can recognise: they are withheld.
-# A detail runs to the statement SQLAlchemy appends, to the blank line before a chained traceback, or
-# to the end: a quoted value may span lines.
+# A detail runs to the statement SQLAlchemy appends, to the next traceback of a chain, or to the
+# end: a quoted value may span lines, blank ones included.
 _DATABASE_DETAIL = re.compile(
-    r"^(DETAIL|CONTEXT):  .*?(?=^\[SQL: |^\(Background on this error|^$|\Z)", re.MULTILINE | re.DOTALL
+    r"^(DETAIL|CONTEXT):  .*?(?=\n\[SQL: |\n\(Background on this error"
+    r"|\n\n(?:The above exception|During handling of the above exception|Traceback )|\n?\Z)",
+    re.MULTILINE | re.DOTALL,
 )
 
 
 def mask_text(text: str) -> str:
     """Mask every ID number in ``text`` as first 6 + ``********`` + last 4 (§9), and withhold the
     database's details, which quote records."""
-    text = _DATABASE_DETAIL.sub(r"\1:  (withheld: it may quote a record)\n", text)
+    text = _DATABASE_DETAIL.sub(r"\1:  (withheld: it may quote a record)", text)
     return _ID_NUMBER.sub(lambda m: m.group(0)[:6] + "********" + m.group(0)[-4:], text)
 
 
@@ -58,7 +61,9 @@ def failures_without_records(what: str) -> Iterator[None]:
     except HubError:
         raise
     except Exception as exc:
-        logging.getLogger("sanheyi").error("%s failed", what, exc_info=True)
+        # The traceback goes in as text, masked here: a handler that renders ``exc_info`` itself
+        # (Airflow's, as JSON with its line breaks escaped) would write the exception's own text.
+        logging.getLogger("sanheyi").error("%s failed:\n%s", what, mask_text(traceback.format_exc()))
         raise UnexpectedFailure(
             f"{what}: 意外故障 ({type(exc).__name__}) / unexpected failure ({type(exc).__name__}); "
             "the traceback, masked, is in the log"

@@ -102,8 +102,8 @@ def _database_error(pg_url: str) -> Exception:
     with psycopg.connect(pg_url.replace("postgresql+psycopg", "postgresql")) as conn:
         conn.execute("CREATE TEMP TABLE applicant (name text, id_no text NOT NULL)")
         try:
-            # a value over two lines: the quoted row in the detail spans them
-            conn.execute("INSERT INTO applicant VALUES (%s, %s)", (f"加急\n{APPLICANT}", None))
+            # a value over lines, a blank one among them: the quoted row in the detail spans them
+            conn.execute("INSERT INTO applicant VALUES (%s, %s)", (f"加急\n\n{APPLICANT}", None))
         except psycopg.Error as exc:
             return exc
     raise AssertionError("the insert should have failed")
@@ -115,9 +115,17 @@ def test_a_database_error_reaches_neither_the_log_nor_the_caller_with_the_record
     error = _database_error(pg_url)
     assert APPLICANT in str(error)  # the server's DETAIL line quotes the failing row
     configure_logging(log_dir=tmp_path)
+    seen: list[logging.LogRecord] = []
+    catcher = logging.Handler()
+    catcher.emit = seen.append  # type: ignore[method-assign]
+    root.addHandler(catcher)  # as a handler that renders exc_info its own way would get it
     with pytest.raises(UnexpectedFailure) as raised:
         with failures_without_records("task load"):
             raise error
+    # the traceback comes as text, masked already; no exc_info for a handler to render afresh
+    (record,) = [r for r in seen if r.name == "sanheyi"]
+    assert record.exc_info is None and "DETAIL:  (withheld" in record.getMessage()
+    assert APPLICANT not in record.getMessage()
     assert raised.value.message.startswith("task load: ") and "NotNullViolation" in raised.value.message
     assert raised.value.__suppress_context__  # the original is not chained into what the caller logs
     for handler in root.handlers:
