@@ -93,8 +93,9 @@ def _release_ends_with(batch: RecordBatch, release: HoldRow) -> bool:
     page that reaches as far as the held page did."""
     if batch.file_path is not None:
         return batch.is_last_of_file
+    # a hold from before migration 0007 knows no reach: the end of the read ends it (end_releases)
     reached = reach(batch)
-    return release.through_at is None or (reached is not None and reached >= release.through_at)
+    return release.through_at is not None and reached is not None and reached >= release.through_at
 
 
 def end_releases(engine: Engine, reports: Sequence[Any], *, now: datetime) -> None:

@@ -29,7 +29,8 @@ def test_open_interface_holds_are_named_by_their_feed_after_the_upgrade(dialect,
         engine = make_engine(request.getfixturevalue("pg_url"), schema=request.getfixturevalue("pg_schema"))
     at = datetime(2026, 11, 6, 10, tzinfo=UTC)
     holds = {
-        "rest:case?since=2026-10-01T00:00:00.000000Z&page=3": "HELD",  # an interface page, still held
+        "rest:case?since=2026-09-01T00:00:00.000000Z&page=2": "HELD",  # an older hold of the same feed
+        "rest:case?since=2026-10-01T00:00:00.000000Z&page=3": "HELD",  # the newest: it stands for the feed
         "soap:case?since=&page=1": "LOADED",  # done with: left as it was
         "inbox/SELF_GA/case.20261105.jsonl": "HELD",  # a file: found again by its digest
     }
@@ -45,14 +46,15 @@ def test_open_interface_holds_are_named_by_their_feed_after_the_upgrade(dialect,
                 )
         upgrade_to_head(engine)
         with engine.connect() as conn:
-            keys = dict(conn.execute(text("SELECT origin, content_sha256 FROM ops_batch_hold")).all())
+            rows = conn.execute(
+                text("SELECT batch_id, origin, content_sha256, status, release_reason FROM ops_batch_hold")
+            )
+            after = {origin: (batch_id, key, status, reason) for batch_id, origin, key, status, reason in rows}
     finally:
         engine.dispose()
     page = RecordBatch("SELF_GA", "case", "rest:case?since=&page=1", pd.DataFrame(), [], next_cursor={})
-    assert keys == {
-        "rest:case?since=2026-10-01T00:00:00.000000Z&page=3": content_sha256(
-            page, None
-        ),  # what the next read looks for
-        "soap:case?since=&page=1": "1" * 64,
-        "inbox/SELF_GA/case.20261105.jsonl": "2" * 64,
-    }
+    feed = content_sha256(page, None)  # what the next read of the feed looks for
+    older, newest, done, file = (after[origin] for origin in holds)
+    assert newest[1:] == (feed, "HELD", None)
+    assert older[1:] == ("0" * 64, "LOADED", f"superseded by hold {newest[0]} of the same feed")
+    assert done[1:] == ("2" * 64, "LOADED", None) and file[1:] == ("3" * 64, "HELD", None)

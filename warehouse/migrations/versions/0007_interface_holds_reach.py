@@ -38,18 +38,37 @@ def upgrade() -> None:
     with op.batch_alter_table("ops_batch_hold") as batch:
         batch.add_column(sa.Column("through_at", warehouse.tables.UtcDateTime(timezone=True), nullable=True))
     # Open holds on interface pages were named by the page's records, which the next read does not
-    # repeat: name them by their feed, so that the next cycle finds them and their release works.
+    # repeat: name them by their feed, so that the next cycle finds them and their release works. A
+    # feed may have piled up several (a new hold each cycle); the newest stands for it, the older
+    # ones are closed as superseded by it.
     conn = op.get_bind()
     holds = sa.table(
-        "ops_batch_hold", sa.column("batch_id"), sa.column("entity"), sa.column("origin"), sa.column("status"),
-        sa.column("content_sha256"),
+        "ops_batch_hold", sa.column("batch_id"), sa.column("source_system"), sa.column("entity"),
+        sa.column("origin"), sa.column("status"), sa.column("content_sha256"), sa.column("released_by"),
+        sa.column("release_reason"),
     )  # fmt: skip
     rows = conn.execute(
-        sa.select(holds.c.batch_id, holds.c.entity, holds.c.origin).where(holds.c.status.in_(("HELD", "RELEASED")))
+        sa.select(holds.c.batch_id, holds.c.source_system, holds.c.entity, holds.c.origin)
+        .where(holds.c.status.in_(("HELD", "RELEASED")))
+        .order_by(holds.c.batch_id.desc())
     ).all()
-    for batch_id, entity, origin in rows:
-        if origin.startswith(INTERFACE_ORIGINS):
+    newest: dict[tuple[str, str], int] = {}
+    for batch_id, system, entity, origin in rows:
+        if not origin.startswith(INTERFACE_ORIGINS):
+            continue
+        standing = newest.setdefault((system, entity), batch_id)
+        if standing == batch_id:
             conn.execute(sa.update(holds).where(holds.c.batch_id == batch_id).values(content_sha256=feed_key(entity)))
+        else:
+            conn.execute(
+                sa.update(holds)
+                .where(holds.c.batch_id == batch_id)
+                .values(
+                    status="LOADED",
+                    released_by="warehouse upgrade 0007",
+                    release_reason=f"superseded by hold {standing} of the same feed",
+                )
+            )
 
 
 def downgrade() -> None:
