@@ -103,6 +103,14 @@ class SourceRecords:
                 self._records[entity].append(StoredRecord(sort_key(entity, record), line, record))
             self._records[entity].sort(key=lambda r: r.sort_key)
 
+    def correct(self, entity: str, record: Mapping[str, Any]) -> None:
+        """The source changes a record: from now on it serves the new version only, as a real
+        interface serves the current state of each record."""
+        key = sort_key(entity, record)[2]
+        with self._lock:
+            self._records[entity] = [r for r in self._records[entity] if r.sort_key[2] != key]
+        self.add(entity, [record])
+
     def count(self, entity: str) -> int:
         return len(self._records[entity])
 

@@ -160,3 +160,109 @@ def test_a_held_page_stops_the_rest_source_until_released(tmp_path: Path, exampl
             assert "is after the run's instant 2026-11-06T21:00:00+08:00" in fifth.held[0].reason
         finally:
             engine.dispose()
+
+
+def test_a_release_lasts_one_read_when_the_held_record_was_corrected_meanwhile(
+    tmp_path: Path, examples_dir: Path
+) -> None:
+    settings = load_settings(tmp_path / "home")
+    init_home(settings)
+    settings = load_settings(settings.home)
+    inbox = examples_dir / "inbox" / "UNIFIED"
+    cases = [c for c in _lines(inbox, "case.20261125a.jsonl") if not c["case_id"].startswith("BAD")]
+    stamped = dict(cases[0], updated_at=WRONG_CLOCK)
+    records = SourceRecords()
+    records.add("department", _lines(inbox, "department.20261125.jsonl"))
+    records.add("power_item", _lines(inbox, "power_item.20261125.jsonl"))
+    records.add("case", [stamped, *cases[1:]])
+    engine = make_engine(settings.warehouse_url)
+    with RestSimulator(records, token=TOKEN) as sim:
+        connector = RestConnector(
+            "UNIFIED", sim.url, Credential("UNIFIED_REST", token=TOKEN), entities=ENTITIES, page_size=PAGE_SIZE
+        )
+
+        def cycle(at: str) -> IngestSummary:
+            now = datetime.fromisoformat(at)
+            connector.clock = lambda: now
+            return ingest_sources(engine, settings, [Source("UNIFIED", connector, None)], cycle_id=new_cycle_id(now),
+                                  now=now)  # fmt: skip
+
+        def holds() -> list[tuple[int, str]]:
+            with engine.connect() as conn:
+                return [(h.batch_id, h.status) for h in list_holds(conn, include_loaded=True)]
+
+        try:
+            first = cycle("2026-11-06T18:00:00+08:00")
+            (held,) = first.held
+            # the department corrects its clock and the record, then the project office releases the hold
+            records.correct("case", dict(stamped, version=2, updated_at="2026-11-06T18:30:00+08:00"))
+            release_batch(settings, held.batch_id, by="王工", reason="时钟已更正",
+                          now=datetime.fromisoformat("2026-11-06T18:45:00+08:00"))  # fmt: skip
+            second = cycle("2026-11-06T19:00:00+08:00")
+            assert second.held == [] and all(b.status == "LOADED" for b in second.batches)
+            # no page reached 2027 any more: the end of the read ended the release all the same
+            assert holds() == [(held.batch_id, "LOADED")]
+
+            # so the next record stamped ahead is judged, not let through on the old release
+            records.add("case", [dict(cases[1], case_id="LY3204810009998", updated_at=WRONG_CLOCK)])
+            third = cycle("2026-11-06T19:30:00+08:00")
+            assert [(h.entity, h.status) for h in third.held] == [("case", "HELD_GE")]
+        finally:
+            engine.dispose()
+
+
+def test_a_release_ends_at_the_page_that_reaches_the_held_one_and_later_pages_are_checked(
+    tmp_path: Path, examples_dir: Path
+) -> None:
+    settings = load_settings(tmp_path / "home")
+    init_home(settings)
+    settings = load_settings(settings.home)
+    inbox = examples_dir / "inbox" / "UNIFIED"
+    template = next(c for c in _lines(inbox, "case.20261125a.jsonl") if c["status"] == "IN_PROGRESS")
+
+    def cases(first: int, hour: int, id_no: str) -> list[dict[str, Any]]:
+        return [
+            dict(
+                template,
+                case_id=f"LY32048100{first + i:05d}",
+                applicant_id_no=id_no,
+                updated_at=f"2026-11-06T{hour:02d}:00:{i:02d}+08:00",
+            )  # fmt: skip
+            for i in range(60)
+        ]
+
+    bad_check_digit = "320481199001011231"  # the right one is 0: every such record goes to quarantine
+    page_size = 60  # the quarantine-rate check applies from 50 records on
+    records = SourceRecords()
+    records.add("department", _lines(inbox, "department.20261125.jsonl"))
+    records.add("power_item", _lines(inbox, "power_item.20261125.jsonl"))
+    records.add("case", cases(0, 10, template["applicant_id_no"]))  # a good page
+    records.add("case", cases(100, 11, bad_check_digit))  # a page held: all quarantined
+    records.add("case", [*cases(200, 12, bad_check_digit), *cases(300, 13, bad_check_digit)])  # after it
+    engine = make_engine(settings.warehouse_url)
+    with RestSimulator(records, token=TOKEN) as sim:
+        connector = RestConnector(
+            "UNIFIED", sim.url, Credential("UNIFIED_REST", token=TOKEN), entities=ENTITIES, page_size=page_size
+        )
+
+        def cycle(at: str) -> IngestSummary:
+            now = datetime.fromisoformat(at)
+            connector.clock = lambda: now
+            return ingest_sources(engine, settings, [Source("UNIFIED", connector, None)], cycle_id=new_cycle_id(now),
+                                  now=now)  # fmt: skip
+
+        try:
+            first = cycle("2026-11-06T18:00:00+08:00")
+            (held,) = first.held
+            assert held.status == "HELD_GE" and "quarantined" in held.reason
+            release_batch(settings, held.batch_id, by="王工", reason="已与报送单位核实",
+                          now=datetime.fromisoformat("2026-11-06T18:15:00+08:00"))  # fmt: skip
+            second = cycle("2026-11-06T18:30:00+08:00")
+            released = [b for b in second.batches if b.release_of == held.batch_id]
+            # let through: the good page again (the look-back repeats it), then the held page, once
+            assert [(b.counts.duplicate, b.counts.quarantined) for b in released] == [(60, 0), (0, 60)]
+            # the page after it is checked again, and held on its own
+            assert [(h.entity, h.status) for h in second.held] == [("case", "HELD_GE")]
+            assert second.held[0].batch_id != held.batch_id
+        finally:
+            engine.dispose()
