@@ -63,7 +63,9 @@ def failures_without_records(what: str) -> Iterator[None]:
     except Exception as exc:
         # The traceback goes in as text, masked here: a handler that renders ``exc_info`` itself
         # (Airflow's, as JSON with its line breaks escaped) would write the exception's own text.
-        logging.getLogger("sanheyi").error("%s failed:\n%s", what, mask_text(traceback.format_exc()))
+        logging.getLogger("sanheyi").error(
+            "%s failed:\n%s", what, mask_text(traceback.format_exc()), extra={"file_only": True}
+        )
         raise UnexpectedFailure(
             f"{what}: 意外故障 ({type(exc).__name__}) / unexpected failure ({type(exc).__name__}); "
             "the traceback, masked, is in the log"

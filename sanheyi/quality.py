@@ -122,8 +122,12 @@ def stored_until(engine: Engine, batch: RecordBatch, outcome: ValidationOutcome,
     A page with one such record not stored yet is judged as usual, as are the other checks."""
     if batch.file_path is not None or outcome.valid.empty:
         return None
+    bound = pd.Timestamp(now) + timedelta(minutes=THRESHOLDS.future_tolerance_minutes)
+    held = outcome.held
+    if held is not None and len(held) and (pd.to_datetime(held["updated_at"], utc=True) > bound).any():
+        return None  # a late step held for its case is new by definition: the page is judged as usual
     updated = pd.to_datetime(outcome.valid["updated_at"], utc=True)
-    late = (updated > pd.Timestamp(now) + timedelta(minutes=THRESHOLDS.future_tolerance_minutes)).to_numpy()
+    late = (updated > bound).to_numpy()
     if not late.any():
         return None
     with engine.connect() as conn:

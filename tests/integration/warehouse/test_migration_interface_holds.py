@@ -16,8 +16,8 @@ from warehouse.db import make_engine
 from warehouse.migrations import alembic_config, upgrade_to_head
 
 HOLD = (
-    "INSERT INTO ops_batch_hold (batch_id, source_system, entity, origin, content_sha256, status, reason, held_at)"
-    " VALUES (:id, 'SELF_GA', 'case', :origin, :sha, :status, '[]', :at)"
+    "INSERT INTO ops_batch_hold (batch_id, source_system, entity, origin, content_sha256, status, reason, held_at,"
+    " released_by, release_reason) VALUES (:id, :system, 'case', :origin, :sha, :status, '[]', :at, :by, :why)"
 )
 
 
@@ -28,22 +28,30 @@ def test_open_interface_holds_are_named_by_their_feed_after_the_upgrade(dialect,
     else:
         engine = make_engine(request.getfixturevalue("pg_url"), schema=request.getfixturevalue("pg_schema"))
     at = datetime(2026, 11, 6, 10, tzinfo=UTC)
-    holds = {
-        "rest:case?since=2026-09-01T00:00:00.000000Z&page=2": "HELD",  # an older hold of the same feed
-        "rest:case?since=2026-10-01T00:00:00.000000Z&page=3": "HELD",  # the newest: it stands for the feed
-        "soap:case?since=&page=1": "LOADED",  # done with: left as it was
-        "inbox/SELF_GA/case.20261105.jsonl": "HELD",  # a file: found again by its digest
+    holds = {  # origin: (system, status)
+        # SELF_GA: an older hold, then the newest; the newest stands for the feed
+        "rest:case?since=2026-09-01T00:00:00.000000Z&page=2": ("SELF_GA", "HELD"),
+        "rest:case?since=2026-10-01T00:00:00.000000Z&page=3": ("SELF_GA", "HELD"),
+        "soap:case?since=&page=1": ("SELF_GA", "LOADED"),  # done with: left as it was
+        "inbox/SELF_GA/case.20261105.jsonl": ("SELF_GA", "HELD"),  # a file: found again by its digest
+        # SELF_CZ: the office released a hold, which never matched, and the next cycle held anew: the
+        # release stands, the later hold is superseded by it
+        "sql:case?since=2026-10-01T00:00:00.000000Z&page=1": ("SELF_CZ", "RELEASED"),
+        "sql:case?since=2026-10-01T00:00:00.000000Z&page=2": ("SELF_CZ", "HELD"),
     }
     try:
         command.upgrade(alembic_config(engine), "0006")
         with engine.begin() as conn:
-            for i, (origin, status) in enumerate(holds.items()):
+            for i, (origin, (system, status)) in enumerate(holds.items()):
                 batch_id = open_batch(
-                    conn, cycle_id="c", source_system="SELF_GA", entity="case", origin=origin, started_at=at
+                    conn, cycle_id="c", source_system=system, entity="case", origin=origin, started_at=at
                 )
+                released = ("王工", "已核实") if status == "RELEASED" else (None, None)
                 conn.execute(
-                    text(HOLD), {"id": batch_id, "origin": origin, "sha": f"{i}" * 64, "status": status, "at": at}
-                )
+                    text(HOLD),
+                    {"id": batch_id, "system": system, "origin": origin, "sha": f"{i}" * 64, "status": status,
+                     "at": at, "by": released[0], "why": released[1]},
+                )  # fmt: skip
         upgrade_to_head(engine)
         with engine.connect() as conn:
             rows = conn.execute(
@@ -54,7 +62,9 @@ def test_open_interface_holds_are_named_by_their_feed_after_the_upgrade(dialect,
         engine.dispose()
     page = RecordBatch("SELF_GA", "case", "rest:case?since=&page=1", pd.DataFrame(), [], next_cursor={})
     feed = content_sha256(page, None)  # what the next read of the feed looks for
-    older, newest, done, file = (after[origin] for origin in holds)
+    older, newest, done, file, release, later = (after[origin] for origin in holds)
     assert newest[1:] == (feed, "HELD", None)
-    assert older[1:] == ("0" * 64, "LOADED", f"superseded by hold {newest[0]} of the same feed")
+    assert older[1:] == ("0" * 64, "LOADED", f"superseded by hold {newest[0]}")
     assert done[1:] == ("2" * 64, "LOADED", None) and file[1:] == ("3" * 64, "HELD", None)
+    assert release[1:] == (feed, "RELEASED", "已核实")  # the office's release, who and why kept
+    assert later[1:] == ("5" * 64, "LOADED", f"superseded by hold {release[0]}")

@@ -39,8 +39,9 @@ def upgrade() -> None:
         batch.add_column(sa.Column("through_at", warehouse.tables.UtcDateTime(timezone=True), nullable=True))
     # Open holds on interface pages were named by the page's records, which the next read does not
     # repeat: name them by their feed, so that the next cycle finds them and their release works. A
-    # feed may have piled up several (a new hold each cycle); the newest stands for it, the older
-    # ones are closed as superseded by it.
+    # feed may have piled up several (a new hold each cycle, a release that never matched): one
+    # stands for it — the newest released, else the newest — and the others are closed as
+    # superseded by it; a release already given is never taken back.
     conn = op.get_bind()
     holds = sa.table(
         "ops_batch_hold", sa.column("batch_id"), sa.column("source_system"), sa.column("entity"),
@@ -48,27 +49,25 @@ def upgrade() -> None:
         sa.column("release_reason"),
     )  # fmt: skip
     rows = conn.execute(
-        sa.select(holds.c.batch_id, holds.c.source_system, holds.c.entity, holds.c.origin)
+        sa.select(holds.c.batch_id, holds.c.source_system, holds.c.entity, holds.c.origin, holds.c.status)
         .where(holds.c.status.in_(("HELD", "RELEASED")))
         .order_by(holds.c.batch_id.desc())
     ).all()
-    newest: dict[tuple[str, str], int] = {}
-    for batch_id, system, entity, origin in rows:
-        if not origin.startswith(INTERFACE_ORIGINS):
-            continue
-        standing = newest.setdefault((system, entity), batch_id)
-        if standing == batch_id:
-            conn.execute(sa.update(holds).where(holds.c.batch_id == batch_id).values(content_sha256=feed_key(entity)))
-        else:
-            conn.execute(
-                sa.update(holds)
-                .where(holds.c.batch_id == batch_id)
-                .values(
-                    status="LOADED",
-                    released_by="warehouse upgrade 0007",
-                    release_reason=f"superseded by hold {standing} of the same feed",
-                )
-            )
+    feeds: dict[tuple[str, str], list[tuple[int, str]]] = {}
+    for batch_id, system, entity, origin, status in rows:
+        if origin.startswith(INTERFACE_ORIGINS):
+            feeds.setdefault((system, entity), []).append((batch_id, status))
+    for (_, entity), open_holds in feeds.items():
+        released = [batch_id for batch_id, status in open_holds if status == "RELEASED"]
+        standing = released[0] if released else open_holds[0][0]
+        conn.execute(sa.update(holds).where(holds.c.batch_id == standing).values(content_sha256=feed_key(entity)))
+        for batch_id, status in open_holds:
+            if batch_id == standing:
+                continue
+            closed = {"status": "LOADED"}
+            if status == "HELD":  # a release given stays on its row, who and why included
+                closed |= {"released_by": "warehouse upgrade 0007", "release_reason": f"superseded by hold {standing}"}
+            conn.execute(sa.update(holds).where(holds.c.batch_id == batch_id).values(**closed))
 
 
 def downgrade() -> None:
