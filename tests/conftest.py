@@ -71,6 +71,22 @@ def pg_warehouse_url(pg_schema: str) -> str:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
+def dialect_home(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An initialised ``SANHEYI_HOME`` whose warehouse is the embedded SQLite file or, in a schema of
+    its own, the real PostgreSQL server: the same test against both."""
+    from sanheyi.cli import main
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("SANHEYI_HOME", str(home))
+    if request.param == "postgresql":
+        monkeypatch.setenv("SANHEYI_WAREHOUSE_URL", request.getfixturevalue("pg_warehouse_url"))
+    else:
+        monkeypatch.delenv("SANHEYI_WAREHOUSE_URL", raising=False)
+    assert main(["init"]) == 0
+    return home
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
 def warehouse_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """The same test against the embedded SQLite warehouse and the real PostgreSQL server."""
     if request.param == "sqlite":

@@ -30,17 +30,9 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
     return run
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def home(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, examples_dir: Path, cli: Cli
-) -> Path:
-    home = tmp_path / "home"
-    monkeypatch.setenv("SANHEYI_HOME", str(home))
-    if request.param == "postgresql":
-        monkeypatch.setenv("SANHEYI_WAREHOUSE_URL", request.getfixturevalue("pg_warehouse_url"))
-    else:
-        monkeypatch.delenv("SANHEYI_WAREHOUSE_URL", raising=False)
-    assert cli("init")[0] == 0
+@pytest.fixture
+def home(dialect_home: Path, examples_dir: Path) -> Path:
+    home = dialect_home
     for name in ("department.20261125.jsonl", "power_item.20261125.jsonl"):
         shutil.copy(examples_dir / "inbox" / "UNIFIED" / name, home / "inbox" / "UNIFIED" / name)
     return home

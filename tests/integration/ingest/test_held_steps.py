@@ -34,16 +34,21 @@ def hold_two_cases_steps(home: Path, examples_dir: Path, cli) -> None:
     engine.dispose()
 
 
-def test_released_steps_load_and_a_conflicting_one_is_quarantined_at_its_own_file_and_line(
-    home: Path, examples_dir: Path, cli
-) -> None:
-    hold_two_cases_steps(home, examples_dir, cli)
-    # the cases arrive, with a correction of a held step that keeps its version (a conflict with it)
+def send_the_two_cases(home: Path, examples_dir: Path) -> None:
+    """The cases of the held steps arrive."""
     drop(
         home,
         "case.20261102.jsonl",
         [example_case(examples_dir, "CASEA000001"), example_case(examples_dir, "CASEB000001")],
     )
+
+
+def test_released_steps_load_and_a_conflicting_one_is_quarantined_at_its_own_file_and_line(
+    home: Path, examples_dir: Path, cli
+) -> None:
+    hold_two_cases_steps(home, examples_dir, cli)
+    # the cases arrive, with a correction of a held step that keeps its version (a conflict with it)
+    send_the_two_cases(home, examples_dir)
     correction = {**example_steps(examples_dir, "CASEA000001")[0], "opinion": "更正后的意见"}
     drop(home, "case_step.20261102.jsonl", [correction])
 
@@ -68,11 +73,7 @@ def test_a_release_that_fails_leaves_the_steps_held_for_the_next_run(
     home: Path, examples_dir: Path, cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hold_two_cases_steps(home, examples_dir, cli)
-    drop(
-        home,
-        "case.20261102.jsonl",
-        [example_case(examples_dir, "CASEA000001"), example_case(examples_dir, "CASEB000001")],
-    )
+    send_the_two_cases(home, examples_dir)
     upsert = sanheyi.ingest.upsert_records
 
     def failing(conn, entity, *args, **kwargs):  # type: ignore[no-untyped-def]

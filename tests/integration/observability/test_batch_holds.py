@@ -34,21 +34,9 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def home(
-    request: pytest.FixtureRequest,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    examples_dir: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> Path:
-    home = tmp_path / "home"
-    monkeypatch.setenv("SANHEYI_HOME", str(home))
-    if request.param == "postgresql":
-        monkeypatch.setenv("SANHEYI_WAREHOUSE_URL", request.getfixturevalue("pg_warehouse_url"))
-    else:
-        monkeypatch.delenv("SANHEYI_WAREHOUSE_URL", raising=False)
-    assert cli(capsys, "init")[0] == 0
+@pytest.fixture
+def home(dialect_home: Path, examples_dir: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    home = dialect_home
     shutil.copytree(examples_dir / "inbox" / "UNIFIED", home / "inbox" / "UNIFIED", dirs_exist_ok=True)
     assert cli(capsys, "run", "--stage", "ingest", "--as-of", AS_OF)[0] == 0
     return home
