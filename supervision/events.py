@@ -130,6 +130,8 @@ def _first_out_of_order_step(p: Prepared) -> np.ndarray:
     prev_run[1:] = run[:-1]
     prev_run[first] = -1
     bad = (pos >= 0) & (pos < prev_run)
+    if p.items.repeating_flows:
+        _recheck_repeating_flows(p, case, code, first, bad)
     started = A.instants_us(p.data.steps["started_at"])[st.row]
     back = np.zeros(case.size, dtype=bool)
     back[1:] = started[1:] < started[:-1]
@@ -142,6 +144,33 @@ def _first_out_of_order_step(p: Prepared) -> np.ndarray:
     days = A.epoch_days(p.data.steps["started_at"].iloc[rows], "steps.started_at")
     out[bad_case] = days - p.calendar.origin
     return out
+
+
+def _recheck_repeating_flows(
+    p: Prepared, case: np.ndarray, code: np.ndarray, first: np.ndarray, bad: np.ndarray
+) -> None:
+    """Redo the flow-order flags (in place) of the cases whose item's flow names a code twice.
+
+    Such a flow (SL, SH, PZ, SH, BJ) gives a code more than one position. The steps are in order
+    when their codes can be matched to non-decreasing positions: each step takes the earliest
+    position of its code at or after the previous step's, and is out of order when there is none.
+    """
+    flows = p.items.repeating_flows
+    rows = np.flatnonzero(np.isin(p.item[case], np.fromiter(flows, dtype=np.int64)))
+    at = 0
+    for row in rows:
+        if first[row]:
+            at = 0
+        bad[row] = False
+        c = int(code[row])
+        flow = flows[int(p.item[case[row]])]
+        if c < 0 or c not in flow:
+            continue
+        later = [i for i in range(at, len(flow)) if flow[i] == c]
+        if later:
+            at = later[0]
+        else:
+            bad[row] = True
 
 
 def _fee_mismatch(p: Prepared) -> np.ndarray:

@@ -31,8 +31,11 @@ class Items:
     pmin: np.ndarray
     pmax: np.ndarray
     has_range: np.ndarray
-    flow_pos: np.ndarray  # [item, step code] -> position in flow, -1 when absent
+    flow_pos: np.ndarray  # [item, step code] -> first position in flow, -1 when absent
     flow_mask: np.ndarray  # bitmask of the step codes in the flow
+    # item -> its flow as step-code indices, for the items whose flow names a code twice (二次审核):
+    # there a step's position is not one number, and the order check matches steps one by one
+    repeating_flows: dict[int, tuple[int, ...]]
 
 
 def prepare_items(items: pd.DataFrame) -> Items:
@@ -46,14 +49,17 @@ def prepare_items(items: pd.DataFrame) -> Items:
     pmax, has_max = A.money_cents(items["penalty_max"], "power_items.penalty_max")
     flow_pos = np.full((n, len(A.STEP_CODES)), -1, dtype=np.int64)
     flow_mask = np.zeros(n, dtype=np.int64)
+    repeating: dict[int, tuple[int, ...]] = {}
     code_of = {c: i for i, c in enumerate(A.STEP_CODES)}
     for i, flow in enumerate(items["flow"].tolist()):
-        for pos, code in enumerate(_flow_list(flow)):
-            c = code_of.get(code)
-            if c is not None and flow_pos[i, c] < 0:
+        codes = tuple(code_of.get(code, -1) for code in _flow_list(flow))
+        for pos, c in enumerate(codes):
+            if c >= 0 and flow_pos[i, c] < 0:
                 flow_pos[i, c] = pos
                 flow_mask[i] |= 1 << c
-    return Items(ptype, unit == 1, fee, has_fee, pmin, pmax, has_min & has_max, flow_pos, flow_mask)
+        if len(set(codes)) < len(codes):
+            repeating[i] = codes
+    return Items(ptype, unit == 1, fee, has_fee, pmin, pmax, has_min & has_max, flow_pos, flow_mask, repeating)
 
 
 def _versions_in_force(cases: pd.DataFrame, versions: pd.DataFrame) -> np.ndarray:

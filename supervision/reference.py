@@ -184,14 +184,17 @@ def _case_events(c: _Case, t: dt.date, settings: SupervisionSettings) -> list[di
     if completed and any(code not in codes for code in item["flow"]):
         found.append(("LC01", c.f, False))
     flow = list(item["flow"])
-    top, prev_start = -1, None
+    top, prev_start = 0, None
     for s in c.steps:
-        pos = flow.index(s["step_code"]) if s["step_code"] in flow else None
-        if (pos is not None and pos < top) or (prev_start is not None and s["started_at"] < prev_start):
+        # a code the flow names twice has two positions: the step takes the first one not behind
+        # the previous step's (none: out of order)
+        positions = [i for i, code in enumerate(flow) if code == s["step_code"]]
+        ahead = [i for i in positions if i >= top]
+        if (positions and not ahead) or (prev_start is not None and s["started_at"] < prev_start):
             found.append(("LC02", _day(s["started_at"]), False))
             break
-        if pos is not None:
-            top = max(top, pos)
+        if ahead:
+            top = ahead[0]
         prev_start = s["started_at"]
     if _none(rec["result"]) == "DENIED" and _blank(rec["result_note"]):
         found.append(("LC03", c.f, False))

@@ -25,6 +25,7 @@ ITEMS = [
     item("QR3204810020003000", time_unit="CD", dept_code=DEPT2, fee="0"),
     item("CF3204810010004000", penalty_min="100", penalty_max="5000.50", flow=["LA", "DC", "GZ", "JD", "ZX"]),
     item("JC3204810020005000", time_unit="CD", dept_code=DEPT2, flow=["SL", "BJ"]),
+    item("XK3204810010006000", flow=["SL", "SH", "PZ", "SH", "BJ"]),  # 二次审核: SH twice
 ]
 CODES = ["SL", "SH", "PZ", "BJ", "SD", "LA", "DC", "GZ", "JD", "ZX", "TB", "BZ", "TB", "BZ"]
 

@@ -113,6 +113,33 @@ def test_lc02_quiet_for_ordered_steps_with_repeats_and_extra_codes(calendar, set
     assert fired(ev, "LC01") == {}
 
 
+REVIEWED_TWICE = item("XK3204810010004000", flow=["SL", "SH", "PZ", "SH", "BJ"])  # 二次审核
+
+
+@pytest.mark.parametrize(
+    ("codes", "first_offence"),
+    [
+        (("SL", "SH", "PZ", "SH", "BJ"), None),  # the flow itself
+        (("SL", "SH", "SH", "PZ", "BJ"), None),  # a step repeated in place
+        (("SL", "PZ", "SH", "BJ"), None),  # the second review only
+        (("SL", "SH", "PZ", "SH", "PZ", "BJ"), 5),  # 批准 again after the second review
+        (("SL", "PZ", "SH", "SL", "BJ"), 4),  # back to 受理
+    ],
+)
+def test_lc02_with_a_flow_that_names_a_code_twice(calendar, settings, codes, first_offence):
+    steps = [step("LY01", i + 1, c, at("2026-10-08", f"1{i}:00:00")) for i, c in enumerate(codes)]
+    cases = [done("LY01", power_code=REVIEWED_TWICE["power_code"])]
+    data = bundle(cases=cases, steps=steps, items=[*ITEMS, REVIEWED_TWICE])
+    ev = compute_events(data, AS_OF, calendar, settings)
+    assert fired(ev, "LC02") == ({} if first_offence is None else {"LY01": D("2026-10-08")})
+    if first_offence is not None:  # a later offence on another day would not move the event's date
+        steps[first_offence - 1]["started_at"] = at("2026-10-09", "19:00:00")
+        steps[-1]["started_at"] = at("2026-10-09", "20:00:00")
+        data = bundle(cases=cases, steps=steps, items=[*ITEMS, REVIEWED_TWICE])
+        ev = compute_events(data, AS_OF, calendar, settings)
+        assert fired(ev, "LC02") == {"LY01": D("2026-10-09")}
+
+
 def test_lc03_denied_without_reason(calendar, settings):
     cases = [
         done("LY01", result="DENIED", result_note="  "),
