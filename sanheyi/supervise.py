@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -26,6 +27,8 @@ from warehouse.tables import (
 )
 
 _MONEY = {"power_items": ("fee", "penalty_min", "penalty_max"), "cases": ("fee_paid", "penalty_amount")}
+
+log = logging.getLogger(__name__)
 
 
 def _money_text(value: object) -> str | None:
@@ -93,7 +96,18 @@ def work_calendar(
     covering = _dates_held(data) if data is not None else []
     if as_of is not None:
         covering.append(pd.Timestamp(as_of).tz_convert(SHANGHAI).date())
-    return WorkCalendar.load(override if override.exists() else None, covering=covering)
+    calendar = WorkCalendar.load(override if override.exists() else None, covering=covering)
+    for year, days in calendar.disputed.items():
+        shown = ", ".join(d.isoformat() for d in days[:6]) + (f" and {len(days) - 6} more" if len(days) > 6 else "")
+        log.warning(
+            "日历包不一致, %d 年按推定日历计算 / the calendar packages disagree on %s: %d is counted as a "
+            "provisional year until its official schedule is entered in the calendar override file %s",
+            year,
+            shown,
+            year,
+            override,
+        )
+    return calendar
 
 
 def _dates_held(data: SupervisionData) -> list[date]:

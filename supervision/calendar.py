@@ -65,6 +65,9 @@ class WorkCalendar:
     closures: tuple[Closure, ...]
     #: every year some source covers officially, inside the span or not
     known_official: frozenset[int]
+    #: year -> the days chinesecalendar and holidays disagree on; such a year is provisional until
+    #: the override file enters its schedule
+    disputed: Mapping[int, tuple[dt.date, ...]]
     _workday: np.ndarray = field(repr=False)
     _provisional: np.ndarray = field(repr=False)
     _cum_workday: np.ndarray = field(repr=False)
@@ -80,8 +83,9 @@ class WorkCalendar:
         last_year: int | None = None,
         covering: Iterable[dt.date] = (),
     ) -> WorkCalendar:
-        """Build the calendar; raise CalendarOverrideError (all problems listed) on a bad override file,
-        CalendarError when the two packages disagree on a year the override does not settle.
+        """Build the calendar; raise CalendarOverrideError (all problems listed) on a bad override file.
+        A year the two packages disagree on, and the override does not settle, is provisional and
+        listed in ``disputed``.
 
         The span reaches back to the earliest of ``covering`` and on to the year after the latest
         (a deadline counted from it may end in the next year): one record dated outside the default
@@ -146,33 +150,26 @@ class WorkCalendar:
         set_days((d for d in cc_holidays if sources.get(d.year) == SOURCE_CHINESE_CALENDAR), False)
         set_days((d for d in cc_workdays if sources.get(d.year) == SOURCE_CHINESE_CALENDAR), True)
 
-        # Cross-check: every year both packages carry officially must agree day by day.
+        # Cross-check: every year both packages carry officially must agree day by day. A year they
+        # disagree on is official for neither: it is counted as provisional (and marked so), never
+        # settled by picking one package, until the override file enters its schedule.
+        disputed: dict[int, tuple[dt.date, ...]] = {}
         both = [y for y in cc_in_span if y in hol_years]
         if both:
             table = holidays_pkg.China(years=both)
-            conflicts = []
             for y in both:
                 start = epoch_day(dt.date(y, 1, 1)) - origin
                 stop = epoch_day(dt.date(y, 12, 31)) - origin + 1
-                for i in range(start, stop):
-                    d = from_epoch_day(origin + i)
-                    other = d in hol_makeup or (d.weekday() < 5 and d not in table)
-                    if bool(workday[i]) != other:
-                        conflicts.append(d)
-            if conflicts:
-                kind = {True: "workday", False: "rest day"}
-                shown = ", ".join(
-                    f"{d.isoformat()} (chinesecalendar: {kind[bool(workday[epoch_day(d) - origin])]}, "
-                    f"holidays: {kind[not bool(workday[epoch_day(d) - origin])]})"
-                    for d in conflicts[:12]
-                )
-                more = f" and {len(conflicts) - 12} more" if len(conflicts) > 12 else ""
-                yrs = sorted({d.year for d in conflicts})
-                raise CalendarError(
-                    "日历包不一致 / the calendar packages chinesecalendar and holidays disagree on "
-                    f"{shown}{more}; enter the official schedule of {', '.join(map(str, yrs))} "
-                    "in the calendar override file to settle it"
-                )
+                days_off = [
+                    d
+                    for d in (from_epoch_day(origin + i) for i in range(start, stop))
+                    if bool(workday[epoch_day(d) - origin]) != (d in hol_makeup or (d.weekday() < 5 and d not in table))
+                ]
+                if days_off:
+                    disputed[y] = tuple(days_off)
+                    sources[y] = SOURCE_PROVISIONAL
+                    workday[start:stop] = ((days[start:stop] + 3) % 7) < 5
+                    set_days((d for d in holidays_pkg.China(years=[y]) if d.year == y), False)
 
         # Override years: weekdays are workdays unless listed as holidays; listed make-up days work.
         for y, schedule in override.years.items():
@@ -197,7 +194,8 @@ class WorkCalendar:
             sources=MappingProxyType(sources),
             notices=MappingProxyType({y: s.notice for y, s in override.years.items()}),
             closures=override.closures,
-            known_official=frozenset({*cc_years, *hol_years, *override.years}),
+            known_official=frozenset({*cc_years, *hol_years, *override.years} - set(disputed)),
+            disputed=MappingProxyType(disputed),
             _workday=workday,
             _provisional=provisional,
             _cum_workday=cum_workday,

@@ -5,6 +5,10 @@ D(k) into a binary search and elapsed(x) into two lookups; a case's merged suspe
 ``(start, end]`` remove their countable days. D(k) walks the intervals by rank (first, second, ...
 interval of each case) so the loop runs as many times as the most-suspended case has intervals, each
 pass vectorised over the cases concerned.
+
+A D(k) after the span's last day is the index ``calendar.size``: later than every date the records
+hold and the as-of date (the span covers those), so no event falls due on it and a case finished
+within the span is on time; it has no date (``to_dates`` gives None) and counts as provisional.
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from supervision.calendar import WorkCalendar, from_epoch_day
-from supervision.errors import CalendarRangeError
 
 
 @dataclass(frozen=True, eq=False)
@@ -140,28 +143,26 @@ class DayCounter:
         out = (~self._cd) & (hi > lo)
         if valid is not None:
             out &= valid
-        safe_hi = np.where(out, hi, lo)
-        return out & (p[safe_hi] - p[lo] > 0)
+        beyond = hi >= self._size  # a day after the span lies in a year no source carries
+        safe_hi = np.where(out & ~beyond, hi, lo)
+        return out & (beyond | (p[safe_hi] - p[lo] > 0))
 
     def _find(self, target: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:
+        """The day each case's cumulative count reaches ``target``; ``calendar.size`` (the first day
+        after the span) where the span ends first."""
         pos = np.searchsorted(self._cum, target, side="left")
-        base = self._base[rows]
-        bad = pos >= base + self._size
-        if np.any(bad):
-            cal = self.calendar
-            raise CalendarRangeError(
-                "日期超出日历范围 / a deadline falls after the calendar span "
-                f"{cal.first_day.isoformat()}..{cal.last_day.isoformat()}; load the calendar with a later last_year"
-            )
-        return pos - base
+        return np.minimum(pos - self._base[rows], self._size)
 
 
 def to_dates(indices: np.ndarray, calendar: WorkCalendar, valid: np.ndarray | None = None) -> np.ndarray:
-    """Calendar indices -> object array of datetime.date (None where not valid)."""
-    days = (np.asarray(indices, dtype=np.int64) + calendar.origin).astype("datetime64[D]")
+    """Calendar indices -> object array of datetime.date (None where not valid, or after the span:
+    a deadline the calendar cannot place, such as 3,000 workdays ahead, has no date to give)."""
+    indices = np.asarray(indices, dtype=np.int64)
+    days = (indices + calendar.origin).astype("datetime64[D]")
     out = days.astype(object)
-    if valid is not None and not valid.all():
-        out[~valid] = None
+    known = indices < calendar.size if valid is None else valid & (indices < calendar.size)
+    if not known.all():
+        out[~known] = None
     return out
 
 

@@ -27,6 +27,19 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
 
 
 @pytest.fixture
+def cli_streams(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+    """``cli_streams("stats", ...)`` → (exit status, stdout, stderr), for output a program reads."""
+
+    def run(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
+
+
+@pytest.fixture
 def examples_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, examples_dir: Path, cli: Cli) -> Path:
     """An initialised SANHEYI_HOME whose unified inbox holds the standard's example files."""
     home = tmp_path / "home"

@@ -8,7 +8,7 @@ import pytest
 
 from schemas.errors import FatalError
 from supervision.calendar import WorkCalendar
-from supervision.errors import CalendarError, CalendarRangeError
+from supervision.errors import CalendarRangeError
 
 D = dt.date.fromisoformat
 
@@ -84,12 +84,30 @@ def test_every_day_of_2020_to_2026_is_what_both_packages_say(calendar):
     assert ours == [table.is_working_day(d) for d in days]
 
 
-def test_a_disagreement_between_the_packages_stops_the_load():
+def test_a_year_the_packages_disagree_on_is_provisional_until_the_override_settles_it(tmp_path):
     # the packages differ on 2005-12-31 (a make-up workday of the 2006 notice that chinesecalendar lacks)
-    with pytest.raises(CalendarError, match="2005-12-31") as err:
-        WorkCalendar.load(first_year=2005, last_year=2007)
-    assert isinstance(err.value, FatalError)
-    assert "override" in err.value.message
+    calendar = WorkCalendar.load(first_year=2005, last_year=2007)
+    assert calendar.disputed == {2005: (D("2005-12-31"),)}
+    assert calendar.source_of(2005) == "provisional"
+    assert calendar.is_provisional(D("2005-06-01"))
+    assert not calendar.is_workday(D("2005-12-31"))  # no make-up day in a provisional year
+    assert not calendar.is_workday(D("2005-10-03"))  # 国庆 by rule
+    assert calendar.is_workday(D("2005-06-01"))
+    assert not calendar.is_provisional(D("2006-06-01"))  # the years they agree on stay official
+
+    override = tmp_path / "calendar.yaml"
+    override.write_text(
+        "years:\n"
+        "  2005:\n"
+        "    notice: 国办发明电〔2004〕40号\n"
+        "    holidays: [2005-10-03]\n"
+        "    workdays: [2005-12-31]\n",
+        encoding="utf-8",
+    )
+    settled = WorkCalendar.load(override, first_year=2005, last_year=2007)
+    assert settled.disputed == {}
+    assert settled.source_of(2005) == "override"
+    assert settled.is_workday(D("2005-12-31")) and not settled.is_provisional(D("2005-12-31"))
 
 
 def test_years_outside_the_span_answer_from_the_sources(calendar):
@@ -97,12 +115,27 @@ def test_years_outside_the_span_answer_from_the_sources(calendar):
     assert calendar.is_provisional(D("2040-05-04"))
 
 
-def test_a_deadline_beyond_the_span_is_a_clear_error(settings):
-    from sv_builders import AS_OF, at, bundle, case
+def test_a_deadline_after_the_span_has_no_date_fires_no_card_and_leaves_other_cases_alone(settings):
+    # 3,000 workdays (a typo for 30, valid by the standard when the item has no statutory limit) end
+    # years after any calendar the hub can know; the other cases' deadlines and cards must not suffer
+    from sv_builders import at, bundle, case, done
 
-    from supervision import case_deadlines
+    from supervision import case_deadlines, compute_events
 
     short = WorkCalendar.load(last_year=2026)
-    data = bundle(cases=[case(received_at=at("2026-12-20"), promised_limit=30)])
-    with pytest.raises(CalendarRangeError, match="later last_year"):
-        case_deadlines(data, AS_OF, short, settings)
+    as_of = dt.datetime(2026, 12, 31, 18, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    data = bundle(
+        cases=[
+            case("LY01", received_at=at("2026-12-01"), promised_limit=3000),
+            done("LY02", received_at=at("2026-12-01"), finished="2026-12-30", promised_limit=3000),
+            case("LY03", received_at=at("2026-12-01"), promised_limit=3),
+        ]
+    )
+    rows = case_deadlines(data, as_of, short, settings).set_index("case_id")
+    assert rows.loc["LY01", "deadline_date"] is None and rows.loc["LY02", "deadline_date"] is None
+    assert bool(rows.loc["LY01", "provisional"]) and bool(rows.loc["LY02", "provisional"])
+    assert bool(rows.loc["LY02", "on_time"]) and not bool(rows.loc["LY02", "overdue"])
+    assert rows.loc["LY03", "deadline_date"] == D("2026-12-04")
+    events = compute_events(data, as_of, short, settings)
+    deadline_cards = events[events.rule.isin(["SX01", "SX02"])]
+    assert sorted(deadline_cards.event_key) == ["SX01:UNIFIED:LY03", "SX02:UNIFIED:LY03"]
