@@ -35,13 +35,16 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     from sanheyi.supervise import statistics_for
+    from supervision.table import PROVISIONAL_NOTE, format_statistics_table
 
     stats = statistics_for(settings, args.period_from, args.period_to, args.as_of)
     if args.format == "json":
+        # stdout is exactly statistics.json (§10.2); the provisional mark (§5.1) goes to stderr
+        provisional = stats.pop("provisional", False)
         print(json.dumps(stats, ensure_ascii=False, indent=1))
+        if provisional:
+            print(PROVISIONAL_NOTE, file=sys.stderr)
     else:
-        from supervision.table import format_statistics_table
-
         print(format_statistics_table(stats))
     return 0
 

@@ -318,3 +318,5 @@ class PreparedComplaints:
         k = np.full(n, prepared.settings.complaint_limit_workdays, dtype=np.int64)
         self.due = counter.nth(k)
         self.due_provisional = counter.provisional(self.received, self.due)
+        # whether a closure was on time is settled by the days up to the closure
+        self.closure_provisional = counter.provisional(self.received, self.closed, self.closed_valid)

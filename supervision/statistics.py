@@ -106,7 +106,7 @@ def compute_statistics(
         per_type = np.bincount(t[m & (t >= 0)], weights=w[m & (t >= 0)], minlength=n_type)[:n_type]
         counts[name] = (per_dept.astype(np.int64), per_type.astype(np.int64), int(w[m].sum()))
 
-    on_time, early, overdue, case_prov = outcomes(p)
+    on_time, early, overdue, _ = outcomes(p)
     received = (p.received >= start) & (p.received <= end)
     completed = p.completed & (p.finished >= start) & (p.finished <= end)
     result = A.codes(data.cases["result"], ("GRANTED", "PARTIAL", "DENIED"))
@@ -126,8 +126,14 @@ def compute_statistics(
     add("rated_points", rated, weights=np.select([rating == 0, rating == 1], [2, 1], 0))  # S = 2, B = 1 half points
     add("process_bad", completed & flagged(PROCESS_RULES))
     add("content_bad", completed & flagged(CONTENT_RULES))
-    # open_overdue compares a deadline with e: a provisional deadline may fall on either side
-    provisional |= bool(np.any(completed & case_prov)) or bool(np.any(open_end & p.deadline_provisional))
+    # A figure is provisional only when a provisional day could change it (§5.1). A completed case's
+    # outcome is settled by the days up to its finish; whether an open case is overdue at e by the days
+    # up to the earlier of its deadline and e. A deadline in next year's provisional calendar does not
+    # make this December's figures provisional.
+    settled_by = np.minimum(p.deadline, end)
+    provisional |= bool(np.any(completed & p.finish_provisional)) or bool(
+        np.any(open_end & p.counter.provisional(p.received, settled_by))
+    )
 
     # events: cards by event date, department and power type of the event
     ev_day = _event_days(events) - cal.origin
@@ -147,7 +153,7 @@ def compute_statistics(
     add("complaints_substantiated", c_received & c.substantiated, dept=c.dept, ptype=c.power_type)
     add("complaints_closed", c_closed, dept=c.dept, ptype=c.power_type)
     add("complaints_closed_on_time", c_closed & (c.closed <= c.due), dept=c.dept, ptype=c.power_type)
-    provisional |= bool(np.any(c_closed & c.due_provisional))
+    provisional |= bool(np.any(c_closed & c.closure_provisional))
 
     def row(kind: int, i: int | None) -> dict[str, Any]:
         vals = {k: (v[kind][i] if i is not None else v[2]) for k, v in counts.items()}

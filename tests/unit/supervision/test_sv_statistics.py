@@ -259,3 +259,36 @@ def test_table_lists_departments_total_and_power_types(calendar, settings):
     assert "100.00%" in total and total.split()[-2:] == ["100.00", "优秀"]
     assert any(line.startswith("XK 行政许可") for line in lines)
     assert any(line.startswith("ZY 行政征用") and "—" in line for line in lines)
+
+
+DEC = (D("2026-12-01"), D("2026-12-31"))
+END_OF_YEAR = dt.datetime(2026, 12, 31, 18, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+
+
+def test_next_years_provisional_calendar_marks_only_figures_it_could_change(calendar, settings):
+    # 2026 is official, 2027 provisional: a December figure is provisional only when a 2027 day decides it
+    def december(*cases, complaints=()):
+        steps = [s for c in cases for s in flow_steps(c["case_id"], c["received_at"][:10])]
+        return stats(calendar, settings, cases, steps, complaints, period=DEC, as_of=END_OF_YEAR)
+
+    # finished in December before a deadline in January: on time and early whatever 2027's schedule says
+    finished = done("LY01", received_at=at("2026-12-21"), finished="2026-12-29", promised_limit=15)
+    # still open with a deadline in January: not overdue at 12-31 whatever 2027's schedule says
+    open_case = case("LY02", received_at=at("2026-12-21"), promised_limit=15)
+    # a complaint closed in December, due in January
+    closed = complaint("TS01", received_at=at("2026-12-24"), status="CLOSED", closed_at=at("2026-12-30"))
+    result = december(finished, open_case, complaints=[closed])
+    assert result["provisional"] is False
+    total = result["total"]
+    assert (total["on_time"], total["early"], total["open_overdue"], total["complaint_on_time_rate"]) == (1, 1, 0, 1.0)
+
+    # the same figures a year on, in a year the calendar only knows by rule: provisional
+    later = stats(
+        calendar,
+        settings,
+        [done("LY01", received_at=at("2027-12-01"), finished="2027-12-29", promised_limit=15)],
+        flow_steps("LY01", "2027-12-01"),
+        period=(D("2027-12-01"), D("2027-12-31")),
+        as_of=END_OF_YEAR.replace(year=2027),
+    )
+    assert later["provisional"] is True
