@@ -6,7 +6,6 @@ import datetime as dt
 
 import pytest
 
-from schemas.errors import FatalError
 from supervision.calendar import WorkCalendar
 from supervision.errors import CalendarRangeError
 
@@ -97,11 +96,7 @@ def test_a_year_the_packages_disagree_on_is_provisional_until_the_override_settl
 
     override = tmp_path / "calendar.yaml"
     override.write_text(
-        "years:\n"
-        "  2005:\n"
-        "    notice: 国办发明电〔2004〕40号\n"
-        "    holidays: [2005-10-03]\n"
-        "    workdays: [2005-12-31]\n",
+        "years:\n  2005:\n    notice: 国办发明电〔2004〕40号\n    holidays: [2005-10-03]\n    workdays: [2005-12-31]\n",
         encoding="utf-8",
     )
     settled = WorkCalendar.load(override, first_year=2005, last_year=2007)
