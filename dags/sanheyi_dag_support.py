@@ -83,9 +83,19 @@ def default_args(*, timeout_minutes: int = 60) -> dict[str, Any]:
 
 
 def as_of_from(context: Any) -> datetime:
-    """The instant a run works as of: the run's ``as_of`` param if given, else the run's logical time."""
+    """The instant a run works as of: the run's ``as_of`` param if given; else, for a run an Asset
+    triggered, the latest ``as_of`` its events carry (supervision then judges the cycle the ingest
+    ran, a backfill included, not the moment the scheduler got round to it); else the run's time."""
     params = context.get("params") or {}
     if params.get("as_of"):
         return datetime.fromisoformat(params["as_of"])
+    upstream = [
+        datetime.fromisoformat(event.extra["as_of"])
+        for events in (context.get("triggering_asset_events") or {}).values()
+        for event in events
+        if isinstance(getattr(event, "extra", None), dict) and event.extra.get("as_of")
+    ]
+    if upstream:
+        return max(upstream)
     run_after = context.get("logical_date") or context["dag_run"].run_after
     return run_after.astimezone(timezone(timedelta(hours=8)))

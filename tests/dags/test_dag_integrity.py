@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
@@ -80,3 +80,25 @@ def test_each_self_built_system_is_its_own_mapped_task(dagbag) -> None:
     assert mapped.max_active_tis_per_dagrun == 2
     # systems run after the unified platform (its catalogue decides their scope)
     assert "ingest_unified" in ingest.get_task("approved_systems").upstream_task_ids
+
+
+def test_a_run_an_asset_triggered_works_as_of_the_cycle_that_produced_it() -> None:
+    from types import SimpleNamespace
+
+    from sanheyi_dag_support import SUPERVISION, WAREHOUSE, as_of_from
+
+    run = SimpleNamespace(run_after=datetime(2026, 11, 28, 3, tzinfo=UTC))
+    # two ingest cycles (one a backfill as of October) queued before supervision ran
+    events = {
+        WAREHOUSE: [
+            SimpleNamespace(extra={"cycle_id": "c1", "as_of": "2026-10-31T23:59:59+08:00"}),
+            SimpleNamespace(extra={"cycle_id": "c2", "as_of": "2026-11-28T10:30:00+08:00"}),
+        ],
+        SUPERVISION: [SimpleNamespace(extra={"active": 3})],  # an event without an as_of says nothing
+    }
+    context = {"params": {}, "dag_run": run, "triggering_asset_events": events}
+    assert as_of_from(context) == datetime.fromisoformat("2026-11-28T10:30:00+08:00")
+    # the operator's as_of wins; a run no Asset triggered works as of its own time, in Liyang
+    assert as_of_from({**context, "params": {"as_of": "2026-10-31T23:59:59+08:00"}}).month == 10
+    own = as_of_from({"params": {}, "dag_run": run, "triggering_asset_events": {}})
+    assert own == run.run_after and own.utcoffset() == timedelta(hours=8)
