@@ -4,6 +4,7 @@ Scheduled on the warehouse Asset; produces the supervision Asset."""
 from __future__ import annotations
 
 from airflow.sdk import dag
+from airflow.sdk.exceptions import AirflowSkipException
 from sanheyi_dag_support import START_DATE, SUPERVISION, WAREHOUSE, as_of_from, default_args, hub_task
 
 
@@ -24,6 +25,8 @@ def sanheyi_supervision():
 
         as_of = as_of_from(context)
         summary = supervise_stage(load_settings(), as_of)
+        if summary.get("skipped"):  # a source's read is incomplete: no Asset event, so no package
+            raise AirflowSkipException(summary["skipped"])
         context["outlet_events"][SUPERVISION].extra = {"as_of": as_of.isoformat(), **summary}
         return summary
 

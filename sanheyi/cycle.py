@@ -121,7 +121,9 @@ def describe_cycle(result: CycleResult) -> str:
     parts = [f"cycle {result.cycle_id} as of {result.as_of.isoformat()}"]
     if result.ingest is not None:
         parts.append(describe_ingest(result.ingest))
-    if result.supervision is not None:
+    if result.supervision is not None and result.supervision.get("skipped"):
+        parts.append(f"supervision skipped: {result.supervision['skipped']}")
+    elif result.supervision is not None:
         s = result.supervision
         provisional = " — 含推定日历 (provisional calendar)" if s.get("provisional") else ""
         parts.append(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -29,13 +30,14 @@ from connectors.file_drop import FileRejected, archive_file, reject_file
 from connectors.registry import build_interface_connector
 from sanheyi import quality
 from sanheyi.errors import HeldStepsChanged
-from sanheyi.logs import log_context
+from sanheyi.logs import log_context, mask_text
 from sanheyi.overlap import store_in_order
 from sanheyi.references import ReferenceCache
 from sanheyi.settings import Settings
 from schemas.errors import HubError
 from validators import QuarantineItem, ValidationOutcome, canonical_payload, validate_batch
 from validators.expectations import QualityResult
+from warehouse import source_reads
 from warehouse.batches import BatchCounts, close_batch, file_already_loaded, open_batch, record_file_loaded
 from warehouse.checkpoints import background_checkpoints
 from warehouse.cursors import load_cursor, save_cursor
@@ -140,19 +142,44 @@ def ingest_sources(
     references = ReferenceCache(engine)
     with background_checkpoints(engine):
         for source in sources:
+            done = len(summary.batches)
+            incomplete_before = False
             try:
                 with log_context(cycle=cycle_id, system=source.system_code):
-                    done = len(summary.batches)
+                    incomplete_before = source_reads.start_read(engine, source.system_code, cycle_id)
                     _ingest_source(engine, settings, source, references, summary, cycle_id=cycle_id, now=now)
                     # a release of an interface's hold lasts one complete read of the source
                     quality.end_releases(engine, summary.batches[done:], now=now)
+                failure = None
             except Exception as exc:  # one failing system must not stop the others
-                message = getattr(exc, "message", None) or type(exc).__name__
-                log.error("source %s failed: %s", source.system_code, message)
-                summary.failed_sources.append((source.system_code, message))
+                failure = getattr(exc, "message", None) or type(exc).__name__
+                if not isinstance(exc, HubError):
+                    log.error(
+                        "source %s failed:\n%s",
+                        source.system_code,
+                        mask_text(traceback.format_exc()),
+                        extra={"file_only": True},
+                    )
+                log.error("source %s failed: %s", source.system_code, failure)
+                summary.failed_sources.append((source.system_code, failure))
+            _record_read_end(engine, source.system_code, len(summary.batches) - done, failure, incomplete_before)
         if release_held:
             release_held_steps(engine, settings, references, summary, cycle_id=cycle_id, now=now)
     return summary
+
+
+def _record_read_end(
+    engine: Engine, system_code: str, batches: int, failure: str | None, incomplete_before: bool
+) -> None:
+    try:
+        state = source_reads.finish_read(
+            engine, system_code, batches=batches, failure=failure, incomplete_before=incomplete_before
+        )
+    except Exception as exc:  # the read stays READING, which holds supervision back: the safe side
+        log.error("source %s: its read could not be recorded as ended: %s", system_code, type(exc).__name__)
+        return
+    if state == source_reads.PARTIAL:
+        log.warning("source %s stopped partway: supervision waits until a read of it completes", system_code)
 
 
 def _ingest_source(

@@ -6,6 +6,7 @@ The renderer computes nothing; every figure comes from ``compute_statistics`` (t
 
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -16,12 +17,14 @@ from reports.render import render_report, report_dir
 from sanheyi.pipeline import require_initialised, warehouse_engine
 from sanheyi.quarantine import list_quarantine
 from sanheyi.settings import Settings
-from sanheyi.supervise import supervision_view
+from sanheyi.supervise import supervision_view, supervision_waits_for
 from supervision.deadlines import case_deadlines
 from warehouse.registry_store import audit_log_head
 from warehouse.tables import fct_case, fct_case_step, fct_complaint
 
 SHANGHAI = timezone(timedelta(hours=8))
+
+log = logging.getLogger(__name__)
 
 
 def previous_period(period_from: date, period_to: date) -> tuple[date, date]:
@@ -166,7 +169,12 @@ def month_of(day: date) -> tuple[date, date]:
 
 
 def render_month_report(settings: Settings, as_of: datetime) -> list[Path]:
-    """The report of the as-of month; on the first day of a month also the month just closed."""
+    """The report of the as-of month; on the first day of a month also the month just closed. None
+    while a source's read is incomplete: the cards of half a change must not reach supervision staff."""
+    waits = supervision_waits_for(settings)
+    if waits:
+        log.warning("month report not rendered: %s", waits)
+        return []
     today = as_of.astimezone(SHANGHAI).date()
     files = render_period_report(settings, *month_of(today), as_of)
     if today.day == 1:

@@ -17,6 +17,7 @@ from supervision.events import compute_events
 from supervision.model import REQUIRED, SupervisionData, SupervisionSettings
 from supervision.statistics import compute_statistics
 from warehouse.events_store import sync_events
+from warehouse.source_reads import incomplete_reads
 from warehouse.tables import (
     dim_department,
     dim_power_item,
@@ -129,11 +130,36 @@ def supervision_options(settings: Settings) -> SupervisionSettings:
     )
 
 
+def supervision_waits_for(settings: Settings, engine: Engine | None = None) -> str | None:
+    """Why supervision must not judge the warehouse now, or None: a source whose last read stopped
+    partway (its cases loaded, their steps not) or is still running. Completed cases without their
+    steps would be LC01 red cards sent to Changzhou and withdrawn on the next cycle."""
+    from sanheyi.pipeline import sources_to_read
+
+    own = engine is None
+    engine = engine or warehouse_engine(settings)
+    try:
+        waiting = incomplete_reads(engine, [source.system_code for source in sources_to_read(engine, settings)])
+    finally:
+        if own:
+            engine.dispose()
+    if not waiting:
+        return None
+    return "数据源读取未完成, 本轮暂不监察 / supervision waits for a complete read of " + "; ".join(
+        read.describe() for read in waiting
+    )
+
+
 def supervise_stage(settings: Settings, as_of: datetime) -> dict:
-    """Compute every event that holds as of ``as_of`` and store the differences."""
+    """Compute every event that holds as of ``as_of`` and store the differences; when a source's
+    read is incomplete, nothing (``{"skipped": why}``)."""
     require_initialised(settings)
     engine = warehouse_engine(settings)
     try:
+        waits = supervision_waits_for(settings, engine)
+        if waits:
+            log.warning("%s", waits)
+            return {"skipped": waits}
         data = load_supervision_data(engine)
         events = compute_events(data, as_of, work_calendar(settings, data, as_of), supervision_options(settings))
         with engine.begin() as conn:

@@ -32,6 +32,7 @@ class RestFaults:
 
     fail_next: int = 0  # answer HTTP 500 to this many requests
     fail_always: bool = False
+    fail_entities: set[str] = field(default_factory=set)  # answer HTTP 500 for these entities (an endpoint down)
     delay_s: float = 0.0  # sleep before answering (a source that times out)
     ignore_since: bool = False  # a faulty source: always answers from the beginning
     sloppy_paging: bool = False  # a faulty source: each page repeats the previous page's last record
@@ -44,7 +45,7 @@ class RestFaults:
         with self.lock:
             self.requests += 1
             self.asked.append(entity)
-            if self.fail_always:
+            if self.fail_always or entity in self.fail_entities:
                 return True
             if self.fail_next > 0:
                 self.fail_next -= 1

@@ -346,6 +346,22 @@ ops_cursor = Table(
     Column("updated_at", Instant, nullable=False),
 )
 
+# The last read of each source: a read that stopped after loading part of what it found (its
+# cases loaded, their steps not yet), or that never finished (a killed process), leaves the
+# warehouse holding half of that source's change. Supervision waits until a read completes rather
+# than judge completed cases without their steps.
+ops_source_read = Table(
+    "ops_source_read",
+    metadata,
+    Column("source_system", Key(32), primary_key=True),
+    Column("cycle_id", Key(64), nullable=False),
+    Column("started_at", Instant, nullable=False),
+    Column("finished_at", Instant),
+    Column("state", Key(10), nullable=False),  # READING / COMPLETE / PARTIAL / FAILED
+    Column("batches", Integer, nullable=False, default=0),
+    Column("message", Text),  # the failure, one line, no record data
+)
+
 ops_archived_file = Table(
     "ops_archived_file",
     metadata,

@@ -3,76 +3,21 @@ before it, nothing after it is asked for, and after a release every record arriv
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from rest_platform import ENTITIES, PAGE_SIZE, catalogue, home, lines, serving
+from sqlalchemy import func, select
 
-from connectors.credentials import Credential
 from connectors.remote import Position, record_position
-from connectors.rest import RestConnector
-from sanheyi.ingest import IngestSummary, Source, ingest_sources
-from sanheyi.pipeline import init_home, new_cycle_id
 from sanheyi.quality import release_batch
-from sanheyi.settings import Settings, load_settings
 from schemas.standard import KEY_FIELDS
-from simulators.rest_server import RestSimulator
-from simulators.source_records import SourceRecords
 from warehouse.cursors import load_cursor
-from warehouse.db import make_engine
 from warehouse.quality_store import list_holds
 from warehouse.tables import fct_case, fct_case_step
 
-TOKEN = "holds-Tok3n-5mq8-never-shown"
-ENTITIES = ("department", "power_item", "case", "case_step")
-PAGE_SIZE = 15
 WRONG_CLOCK = "2027-01-01T10:00:00+08:00"  # a case the source's wrong clock stamped weeks ahead
-
-
-def _lines(folder: Path, name: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (folder / name).read_text("utf-8").splitlines() if line.strip()]
-
-
-def _home(tmp_path: Path) -> Settings:
-    settings = load_settings(tmp_path / "home")
-    init_home(settings)
-    return load_settings(settings.home)
-
-
-def _catalogue(inbox: Path) -> SourceRecords:
-    """A source serving the unified platform's departments and power items; cases are added by each test."""
-    records = SourceRecords()
-    records.add("department", _lines(inbox, "department.20261125.jsonl"))
-    records.add("power_item", _lines(inbox, "power_item.20261125.jsonl"))
-    return records
-
-
-@contextmanager
-def _platform(
-    settings: Settings, records: SourceRecords, page_size: int = PAGE_SIZE
-) -> Iterator[tuple[RestSimulator, Engine, Callable[[str], IngestSummary]]]:
-    """``records`` served as the unified platform over REST; ``cycle(at)`` ingests it as of ``at``."""
-    engine = make_engine(settings.warehouse_url)
-    with RestSimulator(records, token=TOKEN) as sim:
-        connector = RestConnector(
-            "UNIFIED", sim.url, Credential("UNIFIED_REST", token=TOKEN), entities=ENTITIES, page_size=page_size
-        )
-
-        def cycle(at: str) -> IngestSummary:
-            now = datetime.fromisoformat(at)
-            connector.clock = lambda: now
-            sim.faults.asked.clear()
-            return ingest_sources(engine, settings, [Source("UNIFIED", connector, None)], cycle_id=new_cycle_id(now),
-                                  now=now)  # fmt: skip
-
-        try:
-            yield sim, engine, cycle
-        finally:
-            engine.dispose()
 
 
 def _position(entity: str, record: dict[str, Any]) -> Position:
@@ -82,22 +27,24 @@ def _position(entity: str, record: dict[str, Any]) -> Position:
 
 
 def test_a_held_page_stops_the_rest_source_until_released(tmp_path: Path, examples_dir: Path) -> None:
-    settings = _home(tmp_path)
+    settings = home(tmp_path)
     inbox = examples_dir / "inbox" / "UNIFIED"
     # The unified platform's catalogue and its valid cases with their steps, served over REST.
     cases = sorted(
-        (c for c in _lines(inbox, "case.20261125a.jsonl") if not c["case_id"].startswith("BAD")),
+        (c for c in lines(inbox, "case.20261125a.jsonl") if not c["case_id"].startswith("BAD")),
         key=lambda c: c["updated_at"],
     )
-    steps = [s for s in _lines(inbox, "case_step.20261125a.jsonl") if s["case_id"] in {c["case_id"] for c in cases}]
+    steps = [s for s in lines(inbox, "case_step.20261125a.jsonl") if s["case_id"] in {c["case_id"] for c in cases}]
     assert (len(cases), len(steps)) == (41, 152)
     cases[20] = dict(cases[20], updated_at=WRONG_CLOCK)  # served last: on the third page of cases
-    records = _catalogue(inbox)
+    records = catalogue(inbox)
     records.add("case", cases)
     records.add("case_step", steps)
     served = {entity: [r.record for r in records.all(entity)] for entity in ENTITIES}
-    catalogue = {entity: _position(entity, served[entity][-1]).to_json() for entity in ("department", "power_item")}
-    with _platform(settings, records) as (sim, engine, cycle):
+    catalogue_cursor = {
+        entity: _position(entity, served[entity][-1]).to_json() for entity in ("department", "power_item")
+    }
+    with serving(settings, records) as (sim, engine, cycle):
 
         def stored() -> tuple[int, int, Any]:
             with engine.connect() as conn:
@@ -117,7 +64,7 @@ def test_a_held_page_stops_the_rest_source_until_released(tmp_path: Path, exampl
         # nothing after the held page was asked for: no further page, no step of any case
         assert sim.faults.asked == ["department", "power_item", "power_item", "case", "case", "case"]
         # the stored cursor stops at the last case of page 2, the steps' cursor was never written
-        held_cursor = {**catalogue, "case": _position("case", served["case"][2 * PAGE_SIZE - 1]).to_json()}
+        held_cursor = {**catalogue_cursor, "case": _position("case", served["case"][2 * PAGE_SIZE - 1]).to_json()}
         assert stored() == (2 * PAGE_SIZE, 0, held_cursor)
 
         # the next run asks again from the stored cursor (its look-back included): still held
@@ -160,7 +107,7 @@ def test_a_held_page_stops_the_rest_source_until_released(tmp_path: Path, exampl
             len(cases) + len(arrived),
             len(steps),
             {
-                **catalogue,
+                **catalogue_cursor,
                 "case": _position("case", latest_case).to_json(),
                 "case_step": _position("case_step", served["case_step"][-1]).to_json(),
             },
@@ -183,13 +130,13 @@ def test_a_held_page_stops_the_rest_source_until_released(tmp_path: Path, exampl
 def test_a_release_lasts_one_read_when_the_held_record_was_corrected_meanwhile(
     tmp_path: Path, examples_dir: Path
 ) -> None:
-    settings = _home(tmp_path)
+    settings = home(tmp_path)
     inbox = examples_dir / "inbox" / "UNIFIED"
-    cases = [c for c in _lines(inbox, "case.20261125a.jsonl") if not c["case_id"].startswith("BAD")]
+    cases = [c for c in lines(inbox, "case.20261125a.jsonl") if not c["case_id"].startswith("BAD")]
     stamped = dict(cases[0], updated_at=WRONG_CLOCK)
-    records = _catalogue(inbox)
+    records = catalogue(inbox)
     records.add("case", [stamped, *cases[1:]])
-    with _platform(settings, records) as (sim, engine, cycle):
+    with serving(settings, records) as (sim, engine, cycle):
 
         def holds() -> list[tuple[int, str]]:
             with engine.connect() as conn:
@@ -215,9 +162,9 @@ def test_a_release_lasts_one_read_when_the_held_record_was_corrected_meanwhile(
 def test_a_release_ends_at_the_page_that_reaches_the_held_one_and_later_pages_are_checked(
     tmp_path: Path, examples_dir: Path
 ) -> None:
-    settings = _home(tmp_path)
+    settings = home(tmp_path)
     inbox = examples_dir / "inbox" / "UNIFIED"
-    template = next(c for c in _lines(inbox, "case.20261125a.jsonl") if c["status"] == "IN_PROGRESS")
+    template = next(c for c in lines(inbox, "case.20261125a.jsonl") if c["status"] == "IN_PROGRESS")
 
     def cases(first: int, hour: int, id_no: str) -> list[dict[str, Any]]:
         return [
@@ -232,11 +179,11 @@ def test_a_release_ends_at_the_page_that_reaches_the_held_one_and_later_pages_ar
 
     bad_check_digit = "320481199001011231"  # the right one is 0: every such record goes to quarantine
     page_size = 60  # the quarantine-rate check applies from 50 records on
-    records = _catalogue(inbox)
+    records = catalogue(inbox)
     records.add("case", cases(0, 10, template["applicant_id_no"]))  # a good page
     records.add("case", cases(100, 11, bad_check_digit))  # a page held: all quarantined
     records.add("case", [*cases(200, 12, bad_check_digit), *cases(300, 13, bad_check_digit)])  # after it
-    with _platform(settings, records, page_size) as (sim, engine, cycle):
+    with serving(settings, records, page_size) as (sim, engine, cycle):
         first = cycle("2026-11-06T18:00:00+08:00")
         (held,) = first.held
         assert held.status == "HELD_GE" and "quarantined" in held.reason
