@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from sanheyi.cycle_lock import cycle_lock
 from sanheyi.ingest import IngestSummary
 from sanheyi.pipeline import ingest_stage, new_cycle_id, require_initialised
 from sanheyi.settings import Settings
@@ -31,7 +32,11 @@ class CycleResult:
 
 def run_cycle(settings: Settings, as_of: datetime, *, stages: Sequence[str] | None = None) -> CycleResult:
     require_initialised(settings)
-    chosen = set(stages or STAGES)
+    with cycle_lock(settings, "sanheyi run"):
+        return _run_stages(settings, as_of, set(stages or STAGES))
+
+
+def _run_stages(settings: Settings, as_of: datetime, chosen: set[str]) -> CycleResult:
     result = CycleResult(cycle_id=new_cycle_id(as_of), as_of=as_of)
     if "ingest" in chosen:
         result.ingest = ingest_stage(settings, as_of, cycle_id=result.cycle_id).summary

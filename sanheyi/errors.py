@@ -30,3 +30,7 @@ class HeldStepsChanged(RetriableError):
 class UnexpectedFailure(HubError):
     """A failure the hub did not foresee, told without the original exception's text (which may quote
     a record); its traceback, masked, is in the log (sanheyi.logs.failures_without_records)."""
+
+
+class CycleBusyError(RetriableError):
+    """Another cycle holds the home and its warehouse (the cycle lock); this one may run later."""

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine
 
+from sanheyi.cycle_lock import cycle_lock
 from sanheyi.errors import NotInitialisedError
 from sanheyi.ingest import IngestSummary, Source, ingest_sources, unified_source
 from sanheyi.settings import Settings, load_settings, write_default_config
@@ -90,7 +91,8 @@ def ingest_stage(settings: Settings, as_of: datetime, *, cycle_id: str | None = 
     cycle_id = cycle_id or new_cycle_id(as_of)
     engine = warehouse_engine(settings)
     try:
-        summary = ingest_sources(engine, settings, sources_to_read(engine, settings), cycle_id=cycle_id, now=as_of)
+        with cycle_lock(settings, "ingest"):
+            summary = ingest_sources(engine, settings, sources_to_read(engine, settings), cycle_id=cycle_id, now=as_of)
     finally:
         engine.dispose()
     return IngestResult(cycle_id, summary)
@@ -118,9 +120,10 @@ def ingest_one_source(settings: Settings, system_code: str, as_of: datetime, *, 
             from sanheyi.errors import ConfigError
 
             raise ConfigError(f"system {system_code} is not approved for reading")
-        summary = ingest_sources(
-            engine, settings, [by_code[system_code]], cycle_id=cycle_id, now=as_of, release_held=False
-        )
+        with cycle_lock(settings, f"ingest of {system_code}"):
+            summary = ingest_sources(
+                engine, settings, [by_code[system_code]], cycle_id=cycle_id, now=as_of, release_held=False
+            )
     finally:
         engine.dispose()
     if summary.failed_sources:
@@ -135,6 +138,7 @@ def release_held_stage(settings: Settings, as_of: datetime, *, cycle_id: str) ->
     require_initialised(settings)
     engine = warehouse_engine(settings)
     try:
-        return ingest_sources(engine, settings, [], cycle_id=cycle_id, now=as_of, release_held=True)
+        with cycle_lock(settings, "release of held steps"):
+            return ingest_sources(engine, settings, [], cycle_id=cycle_id, now=as_of, release_held=True)
     finally:
         engine.dispose()

@@ -21,6 +21,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "unified": {"type": "file", "address": None, "credential": None},
     "supervision": {"warn_days": 1, "complaint_limit_workdays": 10},
     "held_step_days": 7,
+    "cycle_lock_wait_seconds": 600,  # how long a stage waits for a cycle that is running
     "exchange": {
         "transport": "outbox",
         "signature_algorithm": "Ed25519",
@@ -59,6 +60,7 @@ class Settings:
     supervision: SupervisionConfig
     exchange: ExchangeConfig
     held_step_days: int = 7
+    cycle_lock_wait_seconds: int = 600
 
     @property
     def config_file(self) -> Path:
@@ -149,6 +151,8 @@ def _settings_from(home: Path, raw: dict[str, Any]) -> Settings:
             problems.append(f"supervision.{key}: must be a whole number >= 0")
     if not isinstance(merged["held_step_days"], int) or merged["held_step_days"] < 1:
         problems.append("held_step_days: must be a whole number >= 1")
+    if not isinstance(merged["cycle_lock_wait_seconds"], int) or merged["cycle_lock_wait_seconds"] < 0:
+        problems.append("cycle_lock_wait_seconds: must be a whole number >= 0")
     exchange = merged["exchange"]
     if exchange["transport"] not in ("outbox", "sftp"):
         problems.append("exchange.transport: must be 'outbox' or 'sftp'")
@@ -168,6 +172,7 @@ def _settings_from(home: Path, raw: dict[str, Any]) -> Settings:
         supervision=SupervisionConfig(**supervision),
         exchange=ExchangeConfig(**exchange),
         held_step_days=merged["held_step_days"],
+        cycle_lock_wait_seconds=merged["cycle_lock_wait_seconds"],
     )
 
 

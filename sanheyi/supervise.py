@@ -9,6 +9,7 @@ from datetime import date, datetime
 import pandas as pd
 from sqlalchemy import Engine, select
 
+from sanheyi.cycle_lock import cycle_lock
 from sanheyi.pipeline import require_initialised, warehouse_engine
 from sanheyi.settings import Settings
 from supervision.arrays import SHANGHAI
@@ -156,14 +157,15 @@ def supervise_stage(settings: Settings, as_of: datetime) -> dict:
     require_initialised(settings)
     engine = warehouse_engine(settings)
     try:
-        waits = supervision_waits_for(settings, engine)
-        if waits:
-            log.warning("%s", waits)
-            return {"skipped": waits}
-        data = load_supervision_data(engine)
-        events = compute_events(data, as_of, work_calendar(settings, data, as_of), supervision_options(settings))
-        with engine.begin() as conn:
-            sync = sync_events(conn, events, as_of)
+        with cycle_lock(settings, "supervision"):  # never beside a read that is loading
+            waits = supervision_waits_for(settings, engine)
+            if waits:
+                log.warning("%s", waits)
+                return {"skipped": waits}
+            data = load_supervision_data(engine)
+            events = compute_events(data, as_of, work_calendar(settings, data, as_of), supervision_options(settings))
+            with engine.begin() as conn:
+                sync = sync_events(conn, events, as_of)
     finally:
         engine.dispose()
     return {
