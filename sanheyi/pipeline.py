@@ -7,12 +7,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, make_url
 
 from sanheyi.cycle_lock import cycle_lock
-from sanheyi.errors import NotInitialisedError
+from sanheyi.errors import ConfigError, NotInitialisedError
 from sanheyi.ingest import IngestSummary, Source, ingest_sources, unified_source
-from sanheyi.settings import Settings, load_settings, write_default_config
+from sanheyi.settings import Settings, default_warehouse_url, load_settings, write_default_config
 from warehouse.db import make_engine
 from warehouse.migrations import is_up_to_date, upgrade_to_head
 
@@ -37,6 +37,10 @@ def init_home(settings: Settings) -> list[str]:
     from sanheyi.keys import ensure_exchange_keys
 
     done += ensure_exchange_keys(settings)
+    if not settings.warehouse_record.exists():
+        settings.warehouse_record.write_text(_warehouse_named(settings) + "\n", encoding="utf-8")
+        done.append(f"recorded the warehouse {_warehouse_named(settings)} in {settings.warehouse_record}")
+    check_recorded_warehouse(settings)  # init never moves a home to another warehouse
     engine = make_engine(settings.warehouse_url)
     try:
         upgrade_to_head(engine)
@@ -51,11 +55,40 @@ def require_initialised(settings: Settings) -> None:
         raise NotInitialisedError(f"{settings.home} is not set up: run `sanheyi init` first (or set SANHEYI_HOME)")
 
 
+def _warehouse_named(settings: Settings) -> str:
+    """The warehouse as the home records it: ``default`` for the SQLite file under the home (so the
+    home can move), else its URL without the password."""
+    if settings.warehouse_url == default_warehouse_url(settings.home):
+        return "default"
+    # without the password at all: a new password is the same warehouse
+    return make_url(settings.warehouse_url)._replace(password=None).render_as_string(hide_password=False)
+
+
+def check_recorded_warehouse(settings: Settings) -> None:
+    """Refuse a warehouse other than the one ``sanheyi init`` recorded for this home.
+
+    A shell, cron job or worker without ``SANHEYI_WAREHOUSE_URL`` would otherwise fall back to a new,
+    empty SQLite file: it would read the inbox into it and number exchange packages from 1 again.
+    """
+    if not settings.warehouse_record.exists():
+        return  # a home set up before the record existed: the next `sanheyi init` writes it
+    recorded = settings.warehouse_record.read_text(encoding="utf-8").strip()
+    current = _warehouse_named(settings)
+    if recorded and recorded != current:
+        raise ConfigError(
+            f"数据仓库与本目录记录的不一致 / this home's warehouse is {recorded} (recorded by `sanheyi init` in "
+            f"{settings.warehouse_record}), but this process would use {current}: set SANHEYI_WAREHOUSE_URL "
+            "(or warehouse_url in config.yaml) to the recorded one. To move the home to another warehouse on "
+            "purpose, delete that file and run `sanheyi init`."
+        )
+
+
 _CHECKED_URLS: set[str] = set()
 
 
 def warehouse_engine(settings: Settings) -> Engine:
     """An engine on the warehouse, which must carry the newest schema (checked once per process)."""
+    check_recorded_warehouse(settings)
     engine = make_engine(settings.warehouse_url)
     if settings.warehouse_url not in _CHECKED_URLS:
         if not is_up_to_date(engine):

@@ -67,6 +67,11 @@ class Settings:
         return self.home / "config.yaml"
 
     @property
+    def warehouse_record(self) -> Path:
+        """The warehouse ``sanheyi init`` set this home up with (no password)."""
+        return self.home / "warehouse.txt"
+
+    @property
     def keys_dir(self) -> Path:
         return self.home / "keys"
 
