@@ -24,6 +24,7 @@ from warehouse.cursors import load_cursor
 from warehouse.packages import list_packages
 from warehouse.quality_store import list_holds
 from warehouse.registry_store import SqlRegistryStore
+from warehouse.source_reads import incomplete_reads
 from warehouse.tables import ops_cursor, ops_load_batch, ops_quarantine
 
 log = logging.getLogger(__name__)
@@ -205,6 +206,8 @@ def _collect(settings: Settings, now: datetime, since: datetime) -> dict[str, An
             packages = list_packages(conn)
             systems = SqlRegistryStore(engine).all()
             cursors = {code: load_cursor(conn, code) for code in cursor_times}
+        read_each_cycle = [UNIFIED, *(s.system_code for s in systems if s.state == APPROVED)]
+        incomplete = {read.source_system: read.describe() for read in incomplete_reads(engine, read_each_cycle)}
     finally:
         engine.dispose()
 
@@ -275,6 +278,8 @@ def _collect(settings: Settings, now: datetime, since: datetime) -> dict[str, An
                 "waiting": _waiting(folder),
                 "held_batches": holds_by_source.get(code, []),
                 "last_ge_verdict": verdicts.get(code),
+                # a read stopped partway or still running: supervision waits for a complete one
+                "incomplete_read": incomplete.get(code),
             }
         )
 
@@ -385,6 +390,9 @@ def format_status(status: dict[str, Any]) -> str:
                 f"HELD batch {hold['batch_id']} {source['system_code']}/{hold['entity']} "
                 f"{Path(hold['origin']).name} [{hold['status']}]: {'; '.join(hold['reason'])}"
             )
+    for source in status["sources"]:
+        if source.get("incomplete_read"):
+            lines.append(f"INCOMPLETE READ {source['incomplete_read']}: supervision and the month report wait")
     lines.append(f"open quarantine: {t['open_quarantine']} record(s)")
     lines.append("")
     if status["packages"]:
@@ -459,6 +467,12 @@ def render_status_html(status: dict[str, Any]) -> str:
         f"{t['open_quarantine']}。</p>",
         "<h2>数据来源 Sources</h2>",
         _table(SOURCE_HEADERS, rows, numeric_from=5, classes=classes),
+        *(
+            f"<p class='BLOCK'>读取未完成, 监察与月报暂停 / incomplete read, supervision and the month report wait: "
+            f"{html.escape(s['incomplete_read'])}</p>"
+            for s in status["sources"]
+            if s.get("incomplete_read")
+        ),
         "<h2>暂停入库的批次 Batches held by data quality checks</h2>",
         _table(
             ["批次 batch", "来源 source", "实体 entity", "文件 origin", "状态 status", "暂停于 held at", "原因 reason"],

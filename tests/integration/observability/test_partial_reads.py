@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from sanheyi.reporting import render_month_report
 from sanheyi.settings import load_settings
+from sanheyi.status import collect_status, format_status, render_status_html
 from sanheyi.supervise import supervise_stage, supervision_view
 from simulators.source_records import SourceRecords
 from warehouse import source_reads
@@ -61,6 +62,12 @@ def test_a_read_that_stops_partway_holds_supervision_back_until_a_read_completes
         assert "UNIFIED" in skipped["skipped"] and "stopped partway" in skipped["skipped"]
         assert _count(engine, fct_supervision_event) == 0
         assert render_month_report(settings, as_of) == []
+        # the data engineers see why on the status page and in `sanheyi status`
+        status = collect_status(settings, as_of)
+        unified = next(source for source in status["sources"] if source["system_code"] == "UNIFIED")
+        assert "stopped partway" in unified["incomplete_read"]
+        assert "INCOMPLETE READ UNIFIED" in format_status(status)
+        assert "incomplete read, supervision and the month report wait" in render_status_html(status)
 
         # the step endpoint fails again, before anything of this read is loaded: still incomplete
         sim.faults.fail_entities = {"department", "power_item", "case", "case_step"}
@@ -76,6 +83,7 @@ def test_a_read_that_stops_partway_holds_supervision_back_until_a_read_completes
         lc01 = _count(engine, fct_supervision_event, fct_supervision_event.c.rule == "LC01")
         assert lc01 < (half_judged.rule == "LC01").sum()
         assert render_month_report(settings, as_of)  # rendered again
+        assert "INCOMPLETE READ" not in format_status(collect_status(settings, as_of))
 
         # a source that fails before loading anything leaves the warehouse as the last complete read did
         sim.faults.fail_always = True
