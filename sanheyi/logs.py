@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sys
 import traceback
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -173,31 +174,85 @@ class _OneLineFormatter(logging.Formatter):
             record.exc_info, record.exc_text, record.stack_info = saved
 
 
+class _FailsInOneLine:
+    """For a handler: when it cannot write (a full disk, a log file made read-only meanwhile, a closed
+    stderr), one line on stderr says so, once, and the command goes on. The standard handler prints a
+    traceback for every record instead, with the record's message and arguments, unmasked."""
+
+    _failed: bool = False
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's name)
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError):
+            if self._failed:
+                return
+            self._failed = True
+            what = f"the log file {self.baseFilename}" if hasattr(self, "baseFilename") else "stderr"
+            line = (
+                f"sanheyi: 日志无法写入 / cannot write {what} ({exc.strerror or type(exc).__name__}); "
+                "log lines are lost while it cannot be written\n"
+            )
+        else:  # a fault of the line itself (its arguments do not fit its format): where it is logged
+            where = f"{record.pathname}:{record.lineno}"
+            line = f"sanheyi: a log line could not be written ({type(exc).__name__}) at {where}\n"
+        try:
+            sys.stderr.write(line)
+        except (OSError, ValueError):
+            pass
+
+
+class _LogFileHandler(_FailsInOneLine, logging.FileHandler):
+    pass
+
+
+class _ConsoleHandler(_FailsInOneLine, logging.StreamHandler):
+    pass
+
+
 def configure_logging(*, verbose: bool = False, log_dir: Path | None = None) -> None:
-    """stderr for the operator (warnings, or progress with --verbose) and a file under the home."""
+    """stderr for the operator (warnings, or progress with --verbose) and a file under the home.
+
+    A log file that cannot be opened (not writable for this account, a directory in its place) leaves
+    the command with stderr only and one warning that names the file; one that fails later (a full
+    disk) says so in one line, once.
+    """
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, "_sanheyi", False):
             root.removeHandler(handler)
+            handler.close()
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s%(context)s: %(message)s")
-    console = logging.StreamHandler()
+    console = _ConsoleHandler()
     console.setLevel(logging.INFO if verbose else logging.WARNING)
     console.setFormatter(_OneLineFormatter(fmt._fmt))
     # ``extra={"file_only": True}``: for the log file (e.g. a traceback the CLI sums up in one line)
     console.addFilter(lambda record: not getattr(record, "file_only", False))
     handlers: list[logging.Handler] = [console]
     log_dir = log_dir or Path(os.environ.get("SANHEYI_HOME") or "var") / "logs"
-    if log_dir.is_dir():
-        file_handler = logging.FileHandler(log_dir / "sanheyi.log", encoding="utf-8")
-        file_handler.setLevel(logging.INFO)
-        file_handler.setFormatter(fmt)
-        handlers.append(file_handler)
+    log_file = log_dir / "sanheyi.log"
+    unopened: OSError | None = None
+    # Before ``sanheyi init`` there is no log directory, and nothing to warn about.
+    if log_dir.exists():
+        try:
+            file_handler = _LogFileHandler(log_file, encoding="utf-8")
+        except OSError as exc:
+            unopened = exc
+        else:
+            file_handler.setLevel(logging.INFO)
+            file_handler.setFormatter(fmt)
+            handlers.append(file_handler)
     for handler in handlers:
         handler._sanheyi = True  # type: ignore[attr-defined]
         handler.addFilter(ContextFilter())
         root.addHandler(handler)
     install_log_masking(handlers)
     root.setLevel(logging.INFO)
+    if unopened is not None:
+        logging.getLogger("sanheyi.logs").warning(
+            "日志文件无法打开 / cannot open the log file %s (%s); logging to stderr only",
+            log_file,
+            unopened.strerror or type(unopened).__name__,
+        )
     # third-party chatter (GE registers its docs, WeasyPrint reports every step) is not for operators
     for noisy in ("great_expectations", "weasyprint", "fontTools", "matplotlib", "zeep", "asyncssh", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
