@@ -8,6 +8,10 @@ re-parses, not a slow path for the whole file. CSV is read with ``pyarrow.csv`` 
 typed per the schema. Files are never deleted: after a batch is stored the caller moves the file
 with :func:`archive_file`; a file that cannot be parsed at all raises :class:`FileRejected` before
 any of its batches is yielded, and the caller moves it with :func:`reject_file`.
+
+Departments copy files in over SMB or FTP, often without a ``.part`` name, so a file may still be
+growing while it is read. Only the bytes it had when it was opened are read, and :func:`archive_file`
+leaves a file that changed since in the inbox: the next cycle reads it whole.
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ import csv
 import hashlib
 import io
 import json
+import logging
 import os
 import shutil
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +59,8 @@ _SMALL = 32  # stretches of at most this many lines are decoded line by line
 _SPLIT = 8  # a refused stretch is retried in this many parts
 _JSON_WS = b" \t\r"
 _INT_RE = r"^-?[0-9]{1,18}$"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -193,15 +201,17 @@ class FileDropConnector:
                 )
             f = c
         try:
-            _check_encoding(f.path)
-            size = f.path.stat().st_size
+            opened = OpenedFile.of(f.path)
+            # checked and hashed here, in the thread that reads ahead, rather than by the busier one
+            # that validates
+            length, sha = _check_and_hash(f.path, opened)
+            _remember(f.path, opened)
+            size = opened.size
             head = _head_sha256(f.path)
-            # hashed here, in the thread that reads ahead, rather than by the busier one that validates
-            sha = _file_sha256(f.path)
             if f.fmt == "jsonl":
-                chunks = _read_jsonl(f.path, f.entity, self.chunk_records, skip)
+                chunks = _read_jsonl(f.path, f.entity, self.chunk_records, skip, length)
             else:
-                chunks = _read_csv(f.path, f.entity, self.chunk_records, skip)
+                chunks = _read_csv(f.path, f.entity, self.chunk_records, skip, length)
             first = next(chunks, None)
         except FileRejected as e:
             e.path = f.path
@@ -266,18 +276,71 @@ class FileDropConnector:
         return CheckResult(ok, self.system_code, msg, tuple(details), records, unparsed)
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        # blocks this large are hashed without the interpreter's lock
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _head_sha256(path: Path) -> str:
     with open(path, "rb") as fh:
         return hashlib.sha256(fh.read(64 << 10)).hexdigest()
+
+
+# --- files that may still be written ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenedFile:
+    """A file as it was when it was opened for reading: which file, how long, last written when."""
+
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, path: Path) -> OpenedFile:
+        st = os.stat(path)
+        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def changed(self, path: Path) -> bool:
+        """Has the file at ``path`` been written to, replaced or removed since?"""
+        try:
+            return OpenedFile.of(path) != self
+        except OSError:
+            return True
+
+
+# The archive step is given the file's path only (by sanheyi/ingest.py), so what each file was when it
+# was opened is kept here, from read_file until the file is archived or rejected. Reading happens in
+# the read-ahead thread, archiving in the caller's.
+_opened: dict[Path, OpenedFile] = {}
+_opened_lock = threading.Lock()
+
+
+def _remember(path: Path, opened: OpenedFile) -> None:
+    with _opened_lock:
+        _opened[Path(path).absolute()] = opened
+
+
+def _forget(path: Path) -> OpenedFile | None:
+    with _opened_lock:
+        return _opened.pop(Path(path).absolute(), None)
+
+
+class _Prefix(io.RawIOBase):
+    """The first ``length`` bytes of an open file, for readers that take a file object (pyarrow's CSV)."""
+
+    def __init__(self, fh: io.BufferedReader, length: int) -> None:
+        super().__init__()
+        self._fh = fh
+        self._left = length
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = min(len(buffer), self._left)
+        if n <= 0:
+            return 0
+        got = self._fh.readinto(memoryview(buffer).cast("B")[:n]) or 0
+        self._left -= got
+        return got
 
 
 # --- moving files -------------------------------------------------------------------------------
@@ -316,13 +379,29 @@ def _move(path: Path, directory: Path) -> Path:
         return dest
 
 
-def archive_file(path: Path, archive_root: Path, system: str) -> Path:
-    """Move a file that was read to ``archive_root/{system}/`` (never overwrites); the new path."""
-    return _move(Path(path), Path(archive_root) / system)
+def archive_file(path: Path, archive_root: Path, system: str) -> Path | None:
+    """Move a file that was read to ``archive_root/{system}/`` (never overwrites); the new path.
+
+    A file that was written to, replaced or removed since :meth:`FileDropConnector.read_file` opened it
+    (a department still copying it in) is left where it is, with a warning, and ``None`` is returned:
+    what was read of it is stored, and the next cycle reads it whole (the stored part again comes
+    back as duplicates).
+    """
+    path = Path(path)
+    opened = _forget(path)
+    if opened is not None and opened.changed(path):
+        log.warning(
+            "文件在读取期间被修改, 留在收件目录, 下一周期重新读取 / %s changed while it was read: "
+            "left in the inbox, to be read again in the next cycle",
+            path.name,
+        )
+        return None
+    return _move(path, Path(archive_root) / system)
 
 
 def reject_file(path: Path, rejected_root: Path, system: str, reason: str) -> Path:
     """Move an unreadable file to ``rejected_root/{system}/`` with ``{name}.reason.txt`` beside it."""
+    _forget(path)
     dest = _move(Path(path), Path(rejected_root) / system)
     dest.with_name(dest.name + ".reason.txt").write_text(reason.rstrip("\n") + "\n", encoding="utf-8")
     return dest
@@ -331,12 +410,18 @@ def reject_file(path: Path, rejected_root: Path, system: str, reason: str) -> Pa
 # --- encoding -----------------------------------------------------------------------------------
 
 
-def _check_encoding(path: Path, block: int = 16 << 20) -> None:
-    """Reject a file that is not plain UTF-8 (a BOM, or bytes that are not UTF-8).
+def _check_and_hash(path: Path, opened: OpenedFile, block: int = 16 << 20) -> tuple[int, str]:
+    """Reject a file that is not plain UTF-8 (a BOM, or bytes that are not UTF-8); otherwise how many
+    of its bytes to read and their SHA-256, in one pass over the bytes it had when it was opened.
+
+    When those bytes end inside a line (no line break after it) and the file has changed by the end
+    of the pass, that line is the one a writer was in the middle of: it is left out, rather than
+    stored cut short or quarantined, and the file, not archived, is read whole in the next cycle.
 
     Arrow's UTF-8 check is vectorised; blocks are cut after a newline, which never splits a
     character. Python's decoder runs only to report where a fault is.
     """
+    digest = hashlib.sha256()
     with open(path, "rb") as fh:
         if fh.read(len(_BOM)) == _BOM:
             raise FileRejected(
@@ -344,24 +429,35 @@ def _check_encoding(path: Path, block: int = 16 << 20) -> None:
                 "Interface Standard v1 requires UTF-8 without BOM"
             )
         fh.seek(0)
+        left = opened.size
         offset = 0
         carry = b""
         while True:
-            data = fh.read(block)
+            data = fh.read(min(block, left))
+            left -= len(data)
             buf = carry + data
-            if data:
-                cut = buf.rfind(b"\n") + 1
-                if cut:
-                    buf, carry = buf[:cut], buf[cut:]
-                else:
-                    carry, buf = buf, b""
+            if not data:
+                break
+            cut = buf.rfind(b"\n") + 1
+            if cut:
+                buf, carry = buf[:cut], buf[cut:]
             else:
-                carry = b""
+                carry, buf = buf, b""
             if buf:
                 _check_utf8_block(buf, offset)
+                # blocks this large are hashed without the interpreter's lock
+                digest.update(buf)
                 offset += len(buf)
-            if not data:
-                return
+    # a line may end in CR alone (CSV)
+    whole = carry.rfind(b"\r") + 1
+    tail = carry[whole:]
+    if tail and opened.changed(path):
+        carry = carry[:whole]
+    if carry:
+        _check_utf8_block(carry, offset)
+        digest.update(carry)
+        offset += len(carry)
+    return offset, digest.hexdigest()
 
 
 def _check_utf8_block(buf: bytes, offset: int) -> None:
@@ -422,8 +518,11 @@ def _decode_line(raw: bytes) -> tuple[dict | None, str]:
     return obj, ""
 
 
-def _iter_line_chunks(path: Path, max_lines: int, skip: int, block: int = 16 << 20) -> Iterator[tuple[bytes, int]]:
-    """(bytes of up to ``max_lines`` whole lines, 1-based number of the first line)."""
+def _iter_line_chunks(
+    path: Path, max_lines: int, skip: int, length: int, block: int = 16 << 20
+) -> Iterator[tuple[bytes, int]]:
+    """(bytes of up to ``max_lines`` whole lines of the first ``length`` bytes, 1-based number of the
+    first line)."""
     with open(path, "rb") as fh:
         line_no = 1
         carry = b""
@@ -431,7 +530,8 @@ def _iter_line_chunks(path: Path, max_lines: int, skip: int, block: int = 16 << 
         pending_lines = 0
         eof = False
         while not eof:
-            data = fh.read(block)
+            data = fh.read(min(block, length))
+            length -= len(data)
             eof = not data
             buf = carry + data
             if eof:
@@ -481,11 +581,11 @@ def _with_last(chunks: Iterator[tuple[bytes, int]], skip: int) -> Iterator[tuple
     yield prev[0], prev[1], True
 
 
-def _read_jsonl(path: Path, entity: str, max_lines: int, skip: int):
-    """(frame, raw, unparsed, position, is_last) per chunk."""
+def _read_jsonl(path: Path, entity: str, max_lines: int, skip: int, length: int):
+    """(frame, raw, unparsed, position, is_last) per chunk of the first ``length`` bytes."""
     types = field_arrow_types(entity)
     schema = pa.schema(list(types.items()))
-    for data, first_line, last in _with_last(_iter_line_chunks(path, max_lines, skip), skip):
+    for data, first_line, last in _with_last(_iter_line_chunks(path, max_lines, skip, length), skip):
         frame, raw, unparsed, n_lines = parse_jsonl(entity, data, first_line, _schema=schema, _types=types)
         yield frame, raw, unparsed, first_line - 1 + n_lines, last
         if last:
@@ -655,11 +755,11 @@ def _assemble(
 # --- CSV ----------------------------------------------------------------------------------------
 
 
-def _csv_header(path: Path, entity: str) -> list[str]:
+def _csv_header(path: Path, entity: str, length: int) -> list[str]:
     """The header's column names. A column the standard does not know is kept: every record with a
     value in it is quarantined as ``EXTRA_FIELD`` (§1), as a JSON record with an unknown key is."""
     with open(path, "rb") as fh:
-        head = fh.read(1 << 20)
+        head = fh.read(min(1 << 20, length))
     # the csv module finds the end of the header whatever the line ending (LF, CRLF or CR alone)
     try:
         names = next(csv.reader(io.StringIO(head.decode("utf-8", errors="replace"), newline=""), strict=True), [])
@@ -734,8 +834,14 @@ def _type_csv_column(arr: pa.Array, arrow_type: pa.DataType) -> Any:
     return out
 
 
-def _read_csv(path: Path, entity: str, max_rows: int, skip: int):
-    names = _csv_header(path, entity)
+def _read_csv(path: Path, entity: str, max_rows: int, skip: int, length: int):
+    """(frame, raw, unparsed, position) per chunk of the first ``length`` bytes."""
+    names = _csv_header(path, entity, length)
+    with open(path, "rb") as fh:
+        yield from _read_csv_rows(_Prefix(fh, length), names, entity, max_rows, skip)
+
+
+def _read_csv_rows(source: io.RawIOBase, names: list[str], entity: str, max_rows: int, skip: int):
     types = field_arrow_types(entity)
     invalid: list[tuple[int | None, str, str]] = []
 
@@ -750,7 +856,7 @@ def _read_csv(path: Path, entity: str, max_rows: int, skip: int):
         return "skip"
 
     reader = pa_csv.open_csv(
-        path,
+        source,
         read_options=pa_csv.ReadOptions(use_threads=False, block_size=8 << 20),
         parse_options=pa_csv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid),
         convert_options=pa_csv.ConvertOptions(

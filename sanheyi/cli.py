@@ -15,7 +15,7 @@ from pathlib import Path
 
 from connectors.audit_log import ChainHead
 from sanheyi.errors import UsageError
-from sanheyi.logs import configure_logging
+from sanheyi.logs import configure_logging, describe_failure
 from sanheyi.settings import Settings, load_settings
 from schemas.errors import HubError
 
@@ -201,6 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
     configure_logging(verbose=args.verbose)
+    settings: Settings | None = None
     try:
         settings = load_settings()
         if getattr(args, "as_of", "absent") is None:
@@ -212,9 +213,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("sanheyi: interrupted", file=sys.stderr)
         return 1
-    except Exception as exc:  # a bug: one line for the user, the trace in the log
+    except Exception as exc:  # not the hub's own: one line for the user, the trace in the log
         logging.getLogger("sanheyi").exception("unexpected failure", extra={"file_only": True})
-        print(f"sanheyi: unexpected failure ({type(exc).__name__}); see the log in SANHEYI_HOME/logs", file=sys.stderr)
+        cause = describe_failure(exc, warehouse_url=settings.warehouse_url if settings is not None else None)
+        print(f"sanheyi: {cause}; see the log in SANHEYI_HOME/logs", file=sys.stderr)
         return 1
 
 

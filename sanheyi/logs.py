@@ -14,9 +14,12 @@ the cycle and system for everything logged inside it, ``extra={"batch_id": n}`` 
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
+import sqlite3
+import sys
 import traceback
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -70,6 +73,182 @@ def failures_without_records(what: str) -> Iterator[None]:
             f"{what}: 意外故障 ({type(exc).__name__}) / unexpected failure ({type(exc).__name__}); "
             "the traceback, masked, is in the log"
         ) from None
+
+
+def describe_failure(exc: BaseException, *, warehouse_url: str | None = None) -> str:
+    """One line an operator can act on, for an exception that reached the top of a command or source.
+
+    Common causes are told by name and place: the SQLite warehouse locked by another process, a full
+    disk, a file or directory that cannot be used, a PostgreSQL server that cannot be reached (its
+    host and port, from the exception or ``warehouse_url``). Anything else is told by its kind, with
+    the message of the hub's own errors, masked. Never the text of another exception, which may quote
+    a record (a name in a database's ``DETAIL``), and never a password.
+    """
+    if isinstance(exc, HubError):
+        return mask_text(f"{type(exc).__name__}: {exc.message.splitlines()[0] if exc.message else ''}")
+    for cause in _causes(exc):
+        line = _sqlite_cause(cause, warehouse_url) or _postgres_cause(cause, warehouse_url) or _os_cause(cause)
+        if line is not None:
+            return mask_text(line)
+    kind = type(exc).__name__
+    orig = getattr(exc, "orig", None)  # the driver's exception under SQLAlchemy's
+    if isinstance(orig, BaseException):
+        kind += f" from {type(orig).__module__}.{type(orig).__name__}"
+        sqlstate = getattr(orig, "sqlstate", None)
+        if isinstance(sqlstate, str):
+            kind += f", SQLSTATE {sqlstate}"
+    return f"unexpected failure ({kind})"
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception, the driver's under SQLAlchemy's, and what each was raised from or during."""
+    seen: set[int] = set()
+    todo = [exc]
+    while todo:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        todo += [e for e in (getattr(current, "orig", None), current.__cause__, current.__context__) if e is not None]
+
+
+def _sqlite_file(warehouse_url: str | None) -> str:
+    if warehouse_url and warehouse_url.startswith("sqlite"):
+        from sqlalchemy.engine import make_url
+
+        database = make_url(warehouse_url).database
+        if database:
+            return database
+    return "(its file)"
+
+
+def _sqlite_cause(exc: BaseException, warehouse_url: str | None) -> str | None:
+    if not isinstance(exc, sqlite3.Error):
+        return None
+    name = getattr(exc, "sqlite_errorname", None)
+    text = str(exc)
+    if name in ("SQLITE_BUSY", "SQLITE_LOCKED") or "database is locked" in text:
+        return (
+            f"仓库被其他进程占用 / the SQLite warehouse {_sqlite_file(warehouse_url)} is locked by another "
+            "process (a cycle, a report or an Airflow task still running, or a sqlite3 shell left open); "
+            "run again when it has finished"
+        )
+    if name == "SQLITE_FULL" or "database or disk is full" in text:
+        return (
+            f"磁盘已满 / no space left for the SQLite warehouse {_sqlite_file(warehouse_url)} or its "
+            "temporary files (TMPDIR); free space on that disk"
+        )
+    if name in ("SQLITE_CANTOPEN", "SQLITE_READONLY", "SQLITE_PERM") or "unable to open database file" in text:
+        return (
+            f"仓库无法打开或写入 / the SQLite warehouse {_sqlite_file(warehouse_url)} cannot be opened or written; "
+            "check that SANHEYI_HOME is right and initialised (sanheyi init) and that this account may write the "
+            "file and its directory"
+        )
+    return None
+
+
+# libpq's reasons for a failed connection, in its words and in an operator's
+_PG_REASONS = tuple(
+    (re.compile(pattern), said)
+    for pattern, said in (
+        (r"Connection refused", "connection refused"),
+        (r"timeout expired|timed out", "no answer (timed out)"),
+        (r"password authentication failed", "the user name or password was refused"),
+        (r"no password supplied", "the server wants a password"),
+        (r'role "[^"]*" does not exist', "the user does not exist"),
+        (r'database "[^"]*" does not exist', "the database does not exist"),
+        (r"no pg_hba\.conf entry", "the server does not accept this client (pg_hba.conf)"),
+        (r"resolve host|translate host name", "the host name cannot be resolved"),
+        (r"the database system is (starting up|shutting down)", "the server is starting up or shutting down"),
+    )
+)
+_PG_AT = re.compile(r'server at "([^"]+)"(?: \([^)]*\))?, port (\d+)')
+_PG_SOCKET = re.compile(r'server on socket "([^"]+)"')
+_PG_HOST = re.compile(r"resolve host '([^']+)'")
+
+
+def _postgres_cause(exc: BaseException, warehouse_url: str | None) -> str | None:
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - installed with the hub
+        return None
+    if not isinstance(exc, psycopg.Error):
+        return None
+    sqlstate = getattr(exc, "sqlstate", None) or ""
+    text = str(exc)
+    host, port = _postgres_address(text, warehouse_url)
+    if sqlstate == "53100":
+        return f"磁盘已满 / the PostgreSQL server at {host}:{port} has no space left on its disk (SQLSTATE 53100)"
+    connecting = text.startswith(("connection failed", "failed to resolve host")) or "connection to server" in text
+    if not isinstance(exc, psycopg.OperationalError) or not (connecting or sqlstate.startswith(("08", "57P"))):
+        return None
+    reason = next((said for pattern, said in _PG_REASONS if pattern.search(text)), "connection failed")
+    return (
+        f"无法连接 PostgreSQL / cannot connect to PostgreSQL at {host}:{port}: {reason}; check that the server "
+        "runs and that the URL (SANHEYI_WAREHOUSE_URL for the warehouse) is right"
+    )
+
+
+def _postgres_address(text: str, warehouse_url: str | None) -> tuple[str, str]:
+    """Host and port the exception names, else the URL's (never its password)."""
+    host = port = None
+    if warehouse_url and warehouse_url.startswith("postgresql"):
+        from sqlalchemy.engine import make_url
+
+        url = make_url(warehouse_url)
+        host, port = url.host, url.port
+    if m := _PG_AT.search(text):
+        host, port = m.group(1), m.group(2)
+    elif m := _PG_SOCKET.search(text):
+        host, port = m.group(1), None
+    elif m := _PG_HOST.search(text):
+        host = m.group(1)
+    return host or "localhost", str(port or 5432)
+
+
+_HUB_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _hub_frame(exc: BaseException) -> str | None:
+    """The innermost place in the hub's own code the exception passed: what it was doing."""
+    where = None
+    tb = exc.__traceback__
+    while tb is not None:
+        path = Path(tb.tb_frame.f_code.co_filename)
+        if path.is_relative_to(_HUB_ROOT):
+            parts = path.relative_to(_HUB_ROOT).parts
+            if not any(p.startswith(".") or p == "site-packages" for p in parts):
+                where = f"{'/'.join(parts)}, {tb.tb_frame.f_code.co_name}"
+        tb = tb.tb_next
+    return where
+
+
+def _os_cause(exc: BaseException) -> str | None:
+    if not isinstance(exc, OSError):
+        return None
+    path = exc.filename
+    if exc.errno == errno.ENOSPC:
+        if path is None:
+            return (
+                "磁盘已满 / no space left on a device (the file is not named); "
+                "check the disks of SANHEYI_HOME and TMPDIR"
+            )
+        return f"磁盘已满 / no space left on the device of {path}; free space on that disk"
+    if path is None:
+        return None
+    target = f"{path} → {exc.filename2}" if exc.filename2 is not None else str(path)
+    doing = _hub_frame(exc)
+    place = f" (in {doing})" if doing else ""
+    reason = exc.strerror or type(exc).__name__
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return (
+            f"权限不足 / {reason}: {target}{place}; the account running sanheyi needs access to it and to its "
+            "directory (owner, mode, immutable flag)"
+        )
+    if exc.errno == errno.EROFS:
+        return f"只读文件系统 / {reason}: {target}{place}; remount it writable or move SANHEYI_HOME"
+    return f"文件操作失败 / {reason}: {target}{place}"
 
 
 class MaskingFilter(logging.Filter):
@@ -173,31 +352,85 @@ class _OneLineFormatter(logging.Formatter):
             record.exc_info, record.exc_text, record.stack_info = saved
 
 
+class _FailsInOneLine:
+    """For a handler: when it cannot write (a full disk, a log file made read-only meanwhile, a closed
+    stderr), one line on stderr says so, once, and the command goes on. The standard handler prints a
+    traceback for every record instead, with the record's message and arguments, unmasked."""
+
+    _failed: bool = False
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's name)
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError):
+            if self._failed:
+                return
+            self._failed = True
+            what = f"the log file {self.baseFilename}" if hasattr(self, "baseFilename") else "stderr"
+            line = (
+                f"sanheyi: 日志无法写入 / cannot write {what} ({exc.strerror or type(exc).__name__}); "
+                "log lines are lost while it cannot be written\n"
+            )
+        else:  # a fault of the line itself (its arguments do not fit its format): where it is logged
+            where = f"{record.pathname}:{record.lineno}"
+            line = f"sanheyi: a log line could not be written ({type(exc).__name__}) at {where}\n"
+        try:
+            sys.stderr.write(line)
+        except (OSError, ValueError):
+            pass
+
+
+class _LogFileHandler(_FailsInOneLine, logging.FileHandler):
+    pass
+
+
+class _ConsoleHandler(_FailsInOneLine, logging.StreamHandler):
+    pass
+
+
 def configure_logging(*, verbose: bool = False, log_dir: Path | None = None) -> None:
-    """stderr for the operator (warnings, or progress with --verbose) and a file under the home."""
+    """stderr for the operator (warnings, or progress with --verbose) and a file under the home.
+
+    A log file that cannot be opened (not writable for this account, a directory in its place) leaves
+    the command with stderr only and one warning that names the file; one that fails later (a full
+    disk) says so in one line, once.
+    """
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, "_sanheyi", False):
             root.removeHandler(handler)
+            handler.close()
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s%(context)s: %(message)s")
-    console = logging.StreamHandler()
+    console = _ConsoleHandler()
     console.setLevel(logging.INFO if verbose else logging.WARNING)
     console.setFormatter(_OneLineFormatter(fmt._fmt))
     # ``extra={"file_only": True}``: for the log file (e.g. a traceback the CLI sums up in one line)
     console.addFilter(lambda record: not getattr(record, "file_only", False))
     handlers: list[logging.Handler] = [console]
     log_dir = log_dir or Path(os.environ.get("SANHEYI_HOME") or "var") / "logs"
-    if log_dir.is_dir():
-        file_handler = logging.FileHandler(log_dir / "sanheyi.log", encoding="utf-8")
-        file_handler.setLevel(logging.INFO)
-        file_handler.setFormatter(fmt)
-        handlers.append(file_handler)
+    log_file = log_dir / "sanheyi.log"
+    unopened: OSError | None = None
+    # Before ``sanheyi init`` there is no log directory, and nothing to warn about.
+    if log_dir.exists():
+        try:
+            file_handler = _LogFileHandler(log_file, encoding="utf-8")
+        except OSError as exc:
+            unopened = exc
+        else:
+            file_handler.setLevel(logging.INFO)
+            file_handler.setFormatter(fmt)
+            handlers.append(file_handler)
     for handler in handlers:
         handler._sanheyi = True  # type: ignore[attr-defined]
         handler.addFilter(ContextFilter())
         root.addHandler(handler)
     install_log_masking(handlers)
     root.setLevel(logging.INFO)
+    if unopened is not None:
+        logging.getLogger("sanheyi.logs").warning(
+            "日志文件无法打开 / cannot open the log file %s (%s); logging to stderr only",
+            log_file,
+            unopened.strerror or type(unopened).__name__,
+        )
     # third-party chatter (GE registers its docs, WeasyPrint reports every step) is not for operators
     for noisy in ("great_expectations", "weasyprint", "fontTools", "matplotlib", "zeep", "asyncssh", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,21 +1,30 @@
 """Stored supervision events: only what changed is written, and events that no longer hold are
-kept as ``WITHDRAWN`` (§5.4) so that Changzhou learns of the withdrawal in the next package."""
+kept as ``WITHDRAWN`` (§5.4) so that Changzhou learns of the withdrawal in the next package.
+
+The stored events are those of the latest instant supervision was computed for. Events computed as
+of an earlier instant (an old Airflow run cleared and run again, a host clock set back, an operator's
+``--as-of``) are not stored: they would withdraw events that hold now, send the withdrawals to
+Changzhou, and send the events again with the next cycle.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime
 
 import pandas as pd
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from schemas.standard import SUPERVISION_EVENT_FIELDS
 from warehouse.bulk import copy_rows, create_stage, frame_to_rows, is_postgres
 from warehouse.tables import fct_supervision_event
 
 EVENT_FIELDS = SUPERVISION_EVENT_FIELDS
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -24,6 +33,7 @@ class EventSync:
     changed: int
     withdrawn: int
     unchanged: int
+    skipped: str | None = None  # why the stored events were left as they were, if they were
 
 
 def _payload(row: dict) -> str:
@@ -46,8 +56,21 @@ def _with_payloads(events: pd.DataFrame) -> pd.DataFrame:
 
 
 def sync_events(conn: Connection, computed: pd.DataFrame, computed_at: datetime) -> EventSync:
-    """Make the stored events equal to ``computed`` (the events that hold now)."""
+    """Make the stored events equal to ``computed`` (the events that hold as of ``computed_at``).
+
+    If stored events were computed as of a later instant, nothing is written: the result says why
+    (``skipped``) and a warning is logged.
+    """
     table = fct_supervision_event
+    latest = conn.execute(select(func.max(table.c.computed_at))).scalar()
+    if latest is not None and computed_at < latest:
+        skipped = (
+            f"监察事件已按更晚的时点 {latest.astimezone(computed_at.tzinfo).isoformat()} 计算, 本次不更新 / "
+            f"the stored events were computed as of {latest.astimezone(computed_at.tzinfo).isoformat()}, "
+            f"later than {computed_at.isoformat()}: they are left as they are"
+        )
+        log.warning("supervision events not stored: %s", skipped)
+        return EventSync(new=0, changed=0, withdrawn=0, unchanged=0, skipped=skipped)
     stored = pd.DataFrame(conn.execute(select(table)).mappings().all(), columns=[c.name for c in table.columns])
     current = computed.copy()
     current["status"] = "ACTIVE"

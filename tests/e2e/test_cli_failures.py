@@ -71,3 +71,17 @@ def test_a_credential_not_configured_fails_its_source_only(examples_home: Path, 
     assert "SOURCE FAILED UNIFIED" in out and "SANHEYI_CRED_UNIFIED_REST" in out
     assert "supervision:" in out  # the later stages ran on what the warehouse holds
     assert err[-1].startswith("sanheyi: ") and "UNIFIED" in err[-1]
+
+
+def test_a_warehouse_that_cannot_be_reached_is_named_in_the_last_line(examples_home: Path, capsys, monkeypatch) -> None:
+    password = "S3cret-never-shown"
+    monkeypatch.setenv("SANHEYI_WAREHOUSE_URL", f"postgresql+psycopg://hub:{password}@127.0.0.1:9/sanheyi")
+    code, out, err = run(capsys, "status")
+    assert code == 1
+    assert err == [
+        "sanheyi: 无法连接 PostgreSQL / cannot connect to PostgreSQL at 127.0.0.1:9: connection refused; check that "
+        "the server runs and that the URL (SANHEYI_WAREHOUSE_URL for the warehouse) is right; see the log in "
+        "SANHEYI_HOME/logs"
+    ]
+    log = (examples_home / "logs" / "sanheyi.log").read_text(encoding="utf-8")
+    assert "Traceback" in log and password not in log + out

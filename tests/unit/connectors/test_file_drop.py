@@ -290,3 +290,72 @@ def test_a_quote_left_open_to_the_end_of_a_csv_keeps_the_text_it_swallowed(inbox
     assert sum(len(b.frame) for b in batches) == 0
     unparsed = [u for b in batches for u in b.unparsed]
     assert [(u.line_no, u.raw) for u in unparsed] == [(2, '"LY0000000000001,1\nLY0000000000002,1')]
+
+
+def test_a_file_written_to_after_it_was_opened_stays_in_the_inbox_until_it_is_read_whole(
+    inbox: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = put(inbox, "case.x.jsonl", jsonl(case(1), case(2)))
+    connector = FileDropConnector(inbox, "UNIFIED")
+    [batch] = connector.read(None)
+    assert len(batch.frame) == 2
+    with open(path, "a", encoding="utf-8") as fh:  # the department's copy goes on
+        fh.write(jsonl(case(3)))
+    assert archive_file(batch.file_path, tmp_path / "archive", "UNIFIED") is None
+    assert path.read_text(encoding="utf-8") == jsonl(case(1), case(2), case(3))
+    assert not (tmp_path / "archive").exists()
+    [warning] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "case.x.jsonl changed while it was read" in warning and "陈静" not in warning
+    # the next cycle reads it whole and archives it
+    [again] = connector.read(batch.next_cursor)
+    assert again.frame["case_id"].tolist() == [case(i)["case_id"] for i in (1, 2, 3)]
+    archived = archive_file(again.file_path, tmp_path / "archive", "UNIFIED")
+    assert archived is not None and archived.read_text(encoding="utf-8") == jsonl(case(1), case(2), case(3))
+    assert not path.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "complete", "line", "record"),
+    [
+        ("case.x.jsonl", jsonl(case(1), case(2)), jsonl(case(3)), case(3)),
+        (
+            "case.x.csv",
+            "case_id,applicant_name,version\nLY0000000000001,陈静,1\n",
+            "LY0000000000002,李四,12\n",  # cut short, version 1 would pass for a record
+            {"case_id": "LY0000000000002", "applicant_name": "李四", "version": 12},
+        ),
+    ],
+)
+def test_the_line_a_writer_is_in_the_middle_of_is_neither_read_nor_quarantined(
+    inbox: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    complete: str,
+    line: str,
+    record: dict,
+) -> None:
+    import connectors.file_drop
+
+    cut = len(line) - 2  # inside the line's last value
+    path = put(inbox, name, complete + line[:cut])
+    check = connectors.file_drop._check_utf8_block
+    written = []
+
+    def writer_goes_on(buf: bytes, offset: int) -> None:  # while the hub reads the file
+        if not written:
+            with open(path, "a", encoding="utf-8") as fh:
+                fh.write(line[cut:])
+            written.append(True)
+        check(buf, offset)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(connectors.file_drop, "_check_utf8_block", writer_goes_on)
+        [batch] = FileDropConnector(inbox, "UNIFIED").read(None)
+    assert written
+    complete_records = len(complete.splitlines()) - name.endswith(".csv")
+    assert len(batch.frame) == complete_records and batch.unparsed == []
+    assert archive_file(batch.file_path, tmp_path / "archive", "UNIFIED") is None
+    [again] = FileDropConnector(inbox, "UNIFIED").read(None)
+    assert len(again.frame) == complete_records + 1 and again.unparsed == []
+    assert json.loads(again.raw[-1]) == record
