@@ -30,7 +30,7 @@ from connectors.file_drop import FileRejected, archive_file, reject_file
 from connectors.registry import build_interface_connector
 from sanheyi import quality
 from sanheyi.errors import HeldStepsChanged
-from sanheyi.logs import log_context, mask_text
+from sanheyi.logs import describe_failure, log_context, mask_text
 from sanheyi.overlap import store_in_order
 from sanheyi.references import ReferenceCache
 from sanheyi.settings import Settings
@@ -152,7 +152,7 @@ def ingest_sources(
                     quality.end_releases(engine, summary.batches[done:], now=now)
                 failure = None
             except Exception as exc:  # one failing system must not stop the others
-                failure = getattr(exc, "message", None) or type(exc).__name__
+                failure = describe_failure(exc, warehouse_url=settings.warehouse_url)
                 if not isinstance(exc, HubError):
                     log.error(
                         "source %s failed:\n%s",

@@ -176,6 +176,7 @@ def supervise_stage(settings: Settings, as_of: datetime) -> dict:
         "changed": sync.changed,
         "withdrawn": sync.withdrawn,
         "provisional": bool(events["provisional"].any()) if len(events) else False,
+        **({"skipped": sync.skipped} if sync.skipped else {}),
     }
 
 

@@ -76,6 +76,8 @@ def test_a_credential_not_configured_fails_its_source_only(examples_home: Path, 
 def test_a_warehouse_that_cannot_be_reached_is_named_in_the_last_line(examples_home: Path, capsys, monkeypatch) -> None:
     password = "S3cret-never-shown"
     monkeypatch.setenv("SANHEYI_WAREHOUSE_URL", f"postgresql+psycopg://hub:{password}@127.0.0.1:9/sanheyi")
+    # the home's own warehouse, as `sanheyi init` recorded it, is the one that is down
+    (examples_home / "warehouse.txt").write_text("postgresql+psycopg://hub@127.0.0.1:9/sanheyi\n", encoding="utf-8")
     code, out, err = run(capsys, "status")
     assert code == 1
     assert err == [
