@@ -38,7 +38,7 @@ def sanheyi_exchange():
         from sanheyi.exchange_stage import process_receipts
         from sanheyi.settings import load_settings
 
-        summary = process_receipts(load_settings(), as_of_from(context))
+        summary = process_receipts(load_settings(), as_of_from(context))  # alerts each REJECTED receipt itself
         if "no receipt after" in summary or "refused" in summary:
             from sanheyi.alerts import send_alert
 

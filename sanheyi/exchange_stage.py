@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from connectors.credentials import CredentialResolver
 from exchange.changzhou import (
     KeyStore,
     OutboxTransport,
+    ReceiptOutcome,
     SftpTransport,
     Transport,
     build_package,
@@ -19,6 +21,8 @@ from exchange.changzhou import (
     simulate_receiver,
     verify_package,
 )
+from sanheyi.alerts import send_alert
+from sanheyi.logs import mask_text
 from sanheyi.pipeline import require_initialised, warehouse_engine
 from sanheyi.settings import Settings
 from warehouse import packages as wp
@@ -78,12 +82,42 @@ def process_receipts(settings: Settings, as_of: datetime) -> str:
         engine.dispose()
     applied = [o for o in outcomes if o.outcome == "APPLIED"]
     refused = [o for o in outcomes if o.outcome != "APPLIED"]
-    parts = [f"{len(applied)} receipt(s) applied"]
+    rejected = [o for o in applied if o.status == wp.REJECTED]
+    for outcome in rejected:
+        send_alert(rejection_alert(outcome))
+    accepted = len(applied) - len(rejected)
+    parts = [f"{len(applied)} receipt(s) applied: {accepted} ACCEPTED, {len(rejected)} REJECTED"]
+    if rejected:
+        parts[0] += f" (packages {[o.sequence for o in rejected]})"
     if refused:
         parts.append(f"{len(refused)} refused (" + "; ".join(f"{o.file_name}: {o.reason}" for o in refused) + ")")
     if flagged:
         parts.append(f"no receipt after {settings.exchange.receipt_timeout_hours} h: packages {flagged}")
     return ", ".join(parts)
+
+
+def rejection_alert(outcome: ReceiptOutcome) -> str:
+    """The alert for a package Changzhou rejected: its number and the prefecture's reasons.
+
+    Faults of the package as a whole (the verifier's lines: files, hashes, sequence) are quoted; of
+    the errors about single records only the count per entity is given, since their free text may
+    quote a record's values. Every record error is on the package (``sanheyi exchange status``) and
+    in the receipt kept under ``receipts/applied/``.
+    """
+    package_faults = [e["message"] for e in outcome.errors if e["entity"] is None and e["key"] is None]
+    per_entity = Counter(e["entity"] or "?" for e in outcome.errors if e["entity"] is not None or e["key"] is not None)
+    reasons = [mask_text(message) for message in package_faults[:3]]
+    if len(package_faults) > 3:
+        reasons.append(f"{len(package_faults) - 3} more")
+    if per_entity:
+        counts = ", ".join(f"{entity} {count}" for entity, count in sorted(per_entity.items()))
+        reasons.append(f"record errors: {counts} (sanheyi exchange status --format json)")
+    advice = f"; if it was damaged on the way, `sanheyi exchange resend {outcome.sequence}`" if package_faults else ""
+    return (
+        f"常州平台拒收交换包 {outcome.sequence} / Changzhou REJECTED package {outcome.sequence}: "
+        + ("; ".join(reasons) or "no reason given")
+        + advice
+    )
 
 
 def exchange_stage(settings: Settings, as_of: datetime) -> dict:

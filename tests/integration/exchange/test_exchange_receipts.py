@@ -205,6 +205,43 @@ def test_resend_sends_identical_bytes_and_restarts_the_clock(wh, delivered, stor
     assert flag_overdue(wh.engine, later + timedelta(hours=24)) == [2]
 
 
+def test_a_resend_after_a_receipt_awaits_the_next_one_which_replaces_the_status(wh, delivered, store, outbox, now):
+    _write_receipt(outbox, 1, _package(wh.engine, 1).manifest_sha256)
+    sha = _package(wh.engine, 2).manifest_sha256
+    damaged = [{"entity": None, "key": None, "message": "data/case.jsonl: sha256 differs (tampered data)"}]
+    _write_receipt(outbox, 2, sha, status="REJECTED", errors=damaged)
+    collect_receipts(wh.engine, delivered, now)
+
+    later = now + timedelta(hours=2)
+    resend(wh.engine, 2, delivered, store, now=later)
+
+    package = _package(wh.engine, 2)
+    assert (package.state, package.delivered_at) == ("DELIVERED", later)  # awaiting a receipt again
+    assert (package.receipt_status, package.receipt_errors) == ("REJECTED", damaged)  # the last one, until replaced
+    assert flag_overdue(wh.engine, later + timedelta(hours=23, minutes=59)) == []
+    assert flag_overdue(wh.engine, later + timedelta(hours=24)) == [2]  # the clock runs from the new delivery
+
+    _write_receipt(outbox, 2, sha)
+    [outcome] = collect_receipts(wh.engine, delivered, later + timedelta(hours=25))
+
+    assert (outcome.outcome, outcome.status) == ("APPLIED", "ACCEPTED")
+    package = _package(wh.engine, 2)
+    assert (package.state, package.receipt_status, package.receipt_errors) == ("ACCEPTED", "ACCEPTED", [])
+    with wh.engine.connect() as conn:
+        history = [(r["sequence"], r["outcome"], r["status"]) for r in wp.receipt_log(conn)]
+    assert history == [(1, "APPLIED", "ACCEPTED"), (2, "APPLIED", "REJECTED"), (2, "APPLIED", "ACCEPTED")]
+    assert sorted(p.name for p in (outbox / "receipts" / "applied").iterdir()) == [
+        "receipt-0000000001.json",
+        "receipt-0000000002.json",
+        "receipt-0000000002.json.1",
+    ]
+    # without a delivery in between, a further receipt is refused
+    _write_receipt(outbox, 2, sha, status="REJECTED", errors=damaged)
+    [outcome] = collect_receipts(wh.engine, delivered, later + timedelta(hours=26))
+    assert (outcome.outcome, outcome.reason) == ("REFUSED", "package 2 already has a receipt (ACCEPTED)")
+    assert _package(wh.engine, 2).state == "ACCEPTED"
+
+
 def test_resend_refuses_a_package_that_changed_in_the_store(wh, delivered, store, now):
     path = store / "320481-320400-0000000001.zip"
     data = bytearray(path.read_bytes())
