@@ -8,6 +8,7 @@ from pathlib import Path
 
 from connectors.credentials import CredentialResolver
 from exchange.changzhou import (
+    DeliveryError,
     KeyStore,
     OutboxTransport,
     ReceiptOutcome,
@@ -72,11 +73,28 @@ def deliver_stage(settings: Settings, as_of: datetime) -> list[int]:
 
 
 def process_receipts(settings: Settings, as_of: datetime) -> str:
-    """Apply the receipts waiting at the prefecture's side and flag packages without one."""
+    """Apply the receipts waiting at the prefecture's side and flag packages without one.
+
+    When the receipts cannot be reached, overdue packages are flagged all the same and the
+    :class:`DeliveryError` is raised after that.
+    """
+    summary, unreachable = collect_and_flag(settings, as_of)
+    if unreachable is not None:
+        raise unreachable
+    return summary
+
+
+def collect_and_flag(settings: Settings, as_of: datetime) -> tuple[str, DeliveryError | None]:
+    """:func:`process_receipts`, with the failure to reach the receipts returned instead of raised."""
     require_initialised(settings)
     engine = warehouse_engine(settings)
+    outcomes: list[ReceiptOutcome] = []
+    unreachable = None
     try:
-        outcomes = collect_receipts(engine, transport_for(settings), as_of)
+        try:
+            outcomes = collect_receipts(engine, transport_for(settings), as_of)
+        except DeliveryError as exc:  # flagging needs only the warehouse
+            unreachable = exc
         flagged = flag_overdue(engine, as_of, timedelta(hours=settings.exchange.receipt_timeout_hours))
     finally:
         engine.dispose()
@@ -89,11 +107,13 @@ def process_receipts(settings: Settings, as_of: datetime) -> str:
     parts = [f"{len(applied)} receipt(s) applied: {accepted} ACCEPTED, {len(rejected)} REJECTED"]
     if rejected:
         parts[0] += f" (packages {[o.sequence for o in rejected]})"
+    if unreachable is not None:
+        parts = ["receipts not collected"]
     if refused:
         parts.append(f"{len(refused)} refused (" + "; ".join(f"{o.file_name}: {o.reason}" for o in refused) + ")")
     if flagged:
         parts.append(f"no receipt after {settings.exchange.receipt_timeout_hours} h: packages {flagged}")
-    return ", ".join(parts)
+    return ", ".join(parts), unreachable
 
 
 def rejection_alert(outcome: ReceiptOutcome) -> str:
@@ -121,16 +141,43 @@ def rejection_alert(outcome: ReceiptOutcome) -> str:
 
 
 def exchange_stage(settings: Settings, as_of: datetime) -> dict:
-    """Build → deliver → collect receipts, as one stage of ``sanheyi run``."""
+    """Build → deliver → collect receipts, as one stage of ``sanheyi run``.
+
+    The prefecture out of reach does not end the cycle: receipts are still collected where they can
+    be and overdue packages flagged, and ``failures`` names what failed (``(what, message)``, for the
+    cycle to report). A package not delivered stays BUILT and goes out with the next run.
+    """
     built = build_stage(settings, as_of)
-    delivered = deliver_stage(settings, as_of)
-    receipts = process_receipts(settings, as_of)
+    failures: list[tuple[str, str]] = []
+    waiting = _undelivered(settings)
+    try:
+        delivered = deliver_stage(settings, as_of)
+        undelivered: list[int] = []
+    except DeliveryError as exc:
+        failures.append(("delivery", exc.message))
+        undelivered = _undelivered(settings)
+        delivered = [sequence for sequence in waiting if sequence not in undelivered]
+    receipts, unreachable = collect_and_flag(settings, as_of)
+    if unreachable is not None:
+        failures.append(("receipts", unreachable.message))
     if built["built"]:
         records = sum(built["records"].values())
         summary = f"package {built['built']} ({records} records)"
     else:
         summary = "nothing changed since the previous package: no package"
-    return {**built, "delivered": delivered, "summary": f"{summary}; delivered {delivered or 'none'}; {receipts}"}
+    summary += f"; delivered {delivered or 'none'}"
+    if undelivered:
+        summary += f" (packages {undelivered} not delivered: they stay BUILT for the next run)"
+    return {**built, "delivered": delivered, "failures": failures, "summary": f"{summary}; {receipts}"}
+
+
+def _undelivered(settings: Settings) -> list[int]:
+    engine = warehouse_engine(settings)
+    try:
+        with engine.connect() as conn:
+            return [row.sequence for row in wp.list_packages(conn, states=[wp.BUILT])]
+    finally:
+        engine.dispose()
 
 
 def verify(package: Path, public_key: Path, previous: Path | None) -> list[str]:

@@ -100,10 +100,10 @@ class OutboxTransport:
         return f"OutboxTransport({str(self.directory)!r})"
 
     def deliver(self, package: Path) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
         self.retry.run(lambda: self._copy(package), f"outbox delivery of {package.name}", (OSError,))
 
     def _copy(self, package: Path) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)  # a directory that cannot be made fails the delivery
         part = self.directory / f".{package.name}.part"
         try:
             with package.open("rb") as source, part.open("wb") as target:
