@@ -5,7 +5,8 @@ package that awaits a receipt: delivered, and not answered since its last delive
 re-opens a package, and the receipt to it replaces the earlier status). Anything else (unknown
 sequence, wrong hash, malformed JSON, a second receipt for the same delivery) is refused: logged in
 ``ops_receipt_log`` with the reason and moved to ``receipts/refused/`` beside the receipts, never
-deleted. The log keeps every receipt, applied ones with their status.
+deleted. The log keeps every receipt, applied ones with their status. A receipt for a package
+that was never delivered is refused too: it cannot answer anything the hub sent.
 """
 
 from __future__ import annotations
@@ -115,6 +116,8 @@ def _apply(engine: Engine, file_name: str, data: bytes, now: datetime) -> Receip
             package = wp.get_package(conn, sequence)
             if package is None:
                 raise ReceiptError(f"no package with sequence {sequence} was sent")
+            if package.state == wp.BUILT:  # applied, it would keep the package from ever being delivered
+                raise ReceiptError(f"package {sequence} was built but never delivered")
             if receipt["manifest_sha256"] != package.manifest_sha256:
                 raise ReceiptError(f"manifest_sha256 does not match package {sequence}")
             if package.state in (wp.ACCEPTED, wp.REJECTED):  # answered since its last delivery

@@ -156,6 +156,22 @@ def test_forged_or_mismatched_receipts_are_refused_and_kept(wh, delivered, outbo
     assert (logged_name, outcome_logged, logged_reason) == (name, "REFUSED", reason)
 
 
+def test_a_receipt_for_a_package_never_delivered_is_refused(wh, delivered, keys, store, outbox, now):
+    wh.replace("case", rows.case(2, version=2, at=now + timedelta(hours=1)))
+    build_package(wh.engine, keys, store, now=now)  # package 3, not delivered yet
+    _write_receipt(outbox, 3, _package(wh.engine, 3).manifest_sha256)
+
+    [outcome] = collect_receipts(wh.engine, delivered, now)
+
+    assert (outcome.outcome, outcome.reason) == ("REFUSED", "package 3 was built but never delivered")
+    assert (outbox / "receipts" / "refused" / "receipt-0000000003.json").is_file()
+    assert (_package(wh.engine, 3).state, _package(wh.engine, 3).receipt_status) == ("BUILT", None)
+    assert deliver_pending(wh.engine, delivered, store, now=now) == [3]  # still goes out, in order
+    _write_receipt(outbox, 3, _package(wh.engine, 3).manifest_sha256)
+    [outcome] = collect_receipts(wh.engine, delivered, now)
+    assert (outcome.outcome, _package(wh.engine, 3).state) == ("APPLIED", "ACCEPTED")
+
+
 def test_second_receipt_for_a_package_is_refused(wh, delivered, keys, outbox, now):
     simulate_receiver(outbox, keys.public_key_pem(), now)
     collect_receipts(wh.engine, delivered, now)
