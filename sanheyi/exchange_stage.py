@@ -37,15 +37,14 @@ def package_store(settings: Settings) -> Path:
 def transport_for(settings: Settings) -> Transport:
     if settings.exchange.transport == "sftp":
         sftp = settings.exchange.sftp
-        credential = CredentialResolver().resolve(sftp.get("credential"))
-        keys = [credential.token] if credential and credential.token and "PRIVATE KEY" in credential.token else []
-        return SftpTransport(
+        # from_credential decides what the secret is (a PEM private key or a password) and lets the
+        # credential's username win over the configured one
+        return SftpTransport.from_credential(
             sftp["host"],
             int(sftp.get("port") or 22),
             sftp["username"],
             sftp.get("remote_dir") or "/incoming",
-            password=None if keys or credential is None else credential.password,
-            client_keys=keys,
+            CredentialResolver().resolve(sftp.get("credential")),
             known_hosts=sftp.get("known_hosts"),
         )
     return OutboxTransport(settings.outbox)

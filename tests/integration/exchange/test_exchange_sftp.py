@@ -44,6 +44,8 @@ class ServerState:
     written: int = 0
     uploads_opened: int = 0
     observations: list[dict] = field(default_factory=list)
+    logins: list[str] = field(default_factory=list)  # the user names clients logged in as
+    passwords_tried: int = 0
 
     @property
     def incoming(self) -> Path:
@@ -77,10 +79,18 @@ class _CuttingSftpServer(asyncssh.SFTPServer):
 
 
 class _PasswordServer(asyncssh.SSHServer):
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+
+    def begin_auth(self, username: str) -> bool:
+        self.state.logins.append(username)
+        return True
+
     def password_auth_supported(self) -> bool:
         return True
 
     def validate_password(self, username: str, password: str) -> bool:
+        self.state.passwords_tried += 1
         return username == USER and password == PASSWORD
 
 
@@ -135,7 +145,7 @@ def sftp_server(tmp_path: Path):
             port,
             server_host_keys=[host_key],
             authorized_client_keys=str(authorized),
-            server_factory=_PasswordServer,
+            server_factory=lambda: _PasswordServer(state),
             sftp_factory=lambda chan: _CuttingSftpServer(chan, state),
             allow_scp=False,
             reuse_address=True,
@@ -270,6 +280,15 @@ def test_password_from_a_named_credential(sftp_server, big_package):
     assert sftp_server.delays == []  # a refused login is not retried
 
 
+def test_a_missing_or_unreadable_known_hosts_file_fails_at_once(sftp_server, big_package, tmp_path):
+    for known_hosts in (tmp_path / "no_such_known_hosts", tmp_path):  # missing; a directory, unreadable as a file
+        with pytest.raises(DeliveryError, match=r"not attempted: the known_hosts file .* cannot be read") as raised:
+            sftp_server.transport(known_hosts=known_hosts).deliver(big_package)
+        assert str(known_hosts) in raised.value.message
+    assert sftp_server.delays == []  # a configuration fault: never retried
+    assert sftp_server.state.logins == []
+
+
 def test_unknown_host_key_is_refused(sftp_server, big_package, tmp_path):
     stranger = tmp_path / "other_known_hosts"
     stranger.write_text(
@@ -345,3 +364,18 @@ def test_a_run_with_the_prefecture_out_of_reach_reports_and_delivers_next_time(s
     assert (sftp_server.state.incoming / name).read_bytes() == (sftp_home / "exchange" / "packages" / name).read_bytes()
     code, out, _ = _cli(capsys, "exchange", "status", "--format", "json")
     assert [(p["sequence"], p["state"]) for p in json.loads(out)] == [(1, "DELIVERED")]
+
+
+def test_sanheyi_logs_in_with_the_credentials_user_name_and_private_key(sftp_server, sftp_home, capsys, monkeypatch):
+    config = yaml.safe_load((sftp_home / "config.yaml").read_text(encoding="utf-8"))
+    config["exchange"]["sftp"]["username"] = "configured-user"
+    (sftp_home / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    private_key = sftp_server.client_key.read_text(encoding="utf-8")  # PEM, stored as the credential's password
+    monkeypatch.setenv("SANHEYI_CRED_CHANGZHOU_SFTP", json.dumps({"username": USER, "password": private_key}))
+
+    code, out, err = _cli(capsys, "run", "--as-of", AS_OF, "--stage", "ingest", "--stage", "exchange")
+
+    assert code == 0, err
+    assert os.listdir(sftp_server.state.incoming) == ["320481-320400-0000000001.zip"]
+    assert set(sftp_server.state.logins) == {USER}
+    assert sftp_server.state.passwords_tried == 0  # the key was never sent as a password
