@@ -11,10 +11,12 @@ import pytest
 import xc_rows as rows
 
 from exchange.changzhou import (
+    DeliveryError,
     OutboxTransport,
     PackageStoreError,
     build_package,
     collect_receipts,
+    deliver_package,
     deliver_pending,
     flag_overdue,
     resend,
@@ -256,6 +258,26 @@ def test_a_resend_after_a_receipt_awaits_the_next_one_which_replaces_the_status(
     [outcome] = collect_receipts(wh.engine, delivered, later + timedelta(hours=26))
     assert (outcome.outcome, outcome.reason) == ("REFUSED", "package 2 already has a receipt (ACCEPTED)")
     assert _package(wh.engine, 2).state == "ACCEPTED"
+
+
+def test_resend_never_delivers_out_of_order(wh, delivered, keys, store, outbox, now):
+    for n in (3, 4):
+        wh.replace("case", rows.case(n, version=2, at=now + timedelta(hours=n)))
+        build_package(wh.engine, keys, store, now=now)
+
+    with pytest.raises(DeliveryError, match="package 3 was never delivered, so it is not resent: the next run"):
+        resend(wh.engine, 3, delivered, store, now=now)
+    assert not (outbox / "320481-320400-0000000003.zip").exists()
+    assert _package(wh.engine, 3).state == "BUILT"
+
+    deliver_package(wh.engine, 4, delivered, store, now=now)  # 4 went out alone, by whatever means
+    with pytest.raises(DeliveryError, match=r"package 4 is not resent ahead of package\(s\) \[3\]"):
+        resend(wh.engine, 4, delivered, store, now=now)
+    assert resend(wh.engine, 2, delivered, store, now=now).name == "320481-320400-0000000002.zip"  # behind: fine
+
+    assert deliver_pending(wh.engine, delivered, store, now=now) == [3]
+    resend(wh.engine, 4, delivered, store, now=now)
+    assert _package(wh.engine, 4).state == "DELIVERED"
 
 
 def test_resend_refuses_a_package_that_changed_in_the_store(wh, delivered, store, now):
