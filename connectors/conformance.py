@@ -158,14 +158,18 @@ def _with_cases(references: Any, valid: pd.DataFrame) -> Any:
     return dataclasses.replace(references, cases=merged.drop_duplicates(["source_system", "case_id"], keep="last"))
 
 
-def _validate(samples: Mapping[str, _Sample], references: Any) -> tuple[dict[str, dict[str, int]], list[str]]:
+def _validate(samples: Mapping[str, _Sample], references: Any) -> tuple[dict[str, dict[str, int]], list[str], int]:
+    """Counts per entity, findings, and how many of the held steps belong to cases the sample rejected
+    (the others belong to cases the sample does not hold)."""
     try:
         from validators import validate_batch
     except ImportError:  # the rule engine is not installed: schema and scope only
-        return _validate_schema_only(samples, references.scope)
+        return (*_validate_schema_only(samples, references.scope), 0)
 
     counts: dict[str, dict[str, int]] = {}
     findings: list[str] = []
+    rejected_cases: set[str] = set()
+    held_of_rejected = 0
     for entity, sample in samples.items():
         c = counts.setdefault(entity, {"received": 0, "valid": 0, "held": 0, "quarantined": 0, "unparsed": 0})
         for batch in sample.batches:
@@ -177,12 +181,16 @@ def _validate(samples: Mapping[str, _Sample], references: Any) -> tuple[dict[str
             c["unparsed"] += len(batch.unparsed)
             if entity == "case":
                 references = _with_cases(references, outcome.valid)
+                rejected_cases.update(item.record_key for item in outcome.quarantined)
+            if entity == "case_step" and len(outcome.held):
+                held_keys = outcome.held["source_system"].astype(str) + "/" + outcome.held["case_id"].astype(str)
+                held_of_rejected += int(held_keys.isin(rejected_cases).sum())
             for item in outcome.quarantined:
                 rules = "; ".join(f"{v.path or '(record)'} {v.rule_id}: {v.message_en}" for v in item.violations[:3])
                 findings.append(f"{entity} {item.record_key} ({item.origin} line {item.line_no}): {rules}")
             for line in batch.unparsed:
                 findings.append(f"{entity} {batch.origin} line {line.line_no}: PARSE {line.message}")
-    return counts, [_mask(f) for f in findings]
+    return counts, [_mask(f) for f in findings], held_of_rejected
 
 
 def _validate_schema_only(
@@ -419,11 +427,15 @@ def run_conformance_check(
                 note = f" (first {SAMPLE_LIMIT} of {', '.join(partial)})" if partial else ""
                 steps.append(_step("sample", PASS, f"样本记录: {summary}", f"sample records: {summary}{note}"))
                 refs, simplified = _references(catalogue, references, scope)
-                counts, findings = _validate(samples, refs)
+                counts, findings, held_of_rejected = _validate(samples, refs)
                 bad = sum(c["quarantined"] + c["unparsed"] for c in counts.values())
                 held = sum(c["held"] for c in counts.values())
                 extra_en = " Item states and promised limits were not checked (codes only)." if simplified else ""
-                extra_en += f" {held} step(s) of cases outside the sample were held, not failed." if held else ""
+                # a step waits for its case, as the loader holds it: counted apart, not failed
+                if held_of_rejected:
+                    extra_en += f" {held_of_rejected} step(s) of cases rejected above were held, not failed."
+                if held - held_of_rejected:
+                    extra_en += f" {held - held_of_rejected} step(s) of cases not in the sample were held, not failed."
                 steps.append(
                     _step(
                         "validate",

@@ -33,12 +33,14 @@ def sanheyi_exchange():
         context["outlet_events"][EXCHANGE].extra = {"built": built, "delivered": delivered}
         return delivered
 
-    @hub_task()
+    # Receipts are collected and overdue packages flagged even when the delivery failed (that task
+    # still fails, and alerts, on its own): the receipts of earlier deliveries do not wait for it.
+    @hub_task(trigger_rule="all_done")
     def collect_receipts(**context) -> str:
         from sanheyi.exchange_stage import process_receipts
         from sanheyi.settings import load_settings
 
-        summary = process_receipts(load_settings(), as_of_from(context))
+        summary = process_receipts(load_settings(), as_of_from(context))  # alerts each REJECTED receipt itself
         if "no receipt after" in summary or "refused" in summary:
             from sanheyi.alerts import send_alert
 

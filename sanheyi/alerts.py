@@ -1,5 +1,6 @@
 """Alerts to the data engineers: always a log line; also a webhook (e.g. the office's chat robot)
-when ``SANHEYI_ALERT_WEBHOOK`` is set. Used by the Airflow failure notifier and the exchange DAG's receipt check."""
+when ``SANHEYI_ALERT_WEBHOOK`` is set. Used by the Airflow failure notifier, the exchange DAG's receipt check
+and the exchange stage, for a package Changzhou rejected."""
 
 from __future__ import annotations
 

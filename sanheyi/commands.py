@@ -25,11 +25,20 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
     result = run_cycle(settings, args.as_of, stages=args.stage)
     print(describe_cycle(result))
+    problems = []
     if result.failed_sources:
         failed = ", ".join(code for code, _ in result.failed_sources)
-        return _failed(
+        problems.append(
             f"{len(result.failed_sources)} 个数据源读取失败 / source(s) failed: {failed} (see SOURCE FAILED above)"
         )
+    if result.exchange_failures:
+        failed = ", ".join(what for what, _ in result.exchange_failures)
+        problems.append(
+            f"与常州平台交换失败 / exchange with Changzhou failed: {failed} (see EXCHANGE FAILED above; "
+            "the next run delivers what is left)"
+        )
+    if problems:
+        return _failed("; ".join(problems))
     return 0
 
 

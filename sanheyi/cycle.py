@@ -29,6 +29,11 @@ class CycleResult:
     def failed_sources(self) -> list[tuple[str, str]]:
         return self.ingest.failed_sources if self.ingest else []
 
+    @property
+    def exchange_failures(self) -> list[tuple[str, str]]:
+        """What of the exchange with Changzhou failed (delivery, receipts) and why; the cycle went on."""
+        return self.exchange["failures"] if self.exchange else []
+
 
 def run_cycle(settings: Settings, as_of: datetime, *, stages: Sequence[str] | None = None) -> CycleResult:
     require_initialised(settings)
@@ -138,6 +143,8 @@ def describe_cycle(result: CycleResult) -> str:
     if result.exchange is not None:
         e = result.exchange
         parts.append(f"exchange: {e['summary']}")
+        for what, message in result.exchange_failures:
+            parts.append(f"EXCHANGE FAILED {what}: {message}")
     for path in result.report_files:
         parts.append(f"report: {path}")
     return "\n".join(parts)

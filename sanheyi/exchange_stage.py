@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from connectors.credentials import CredentialResolver
 from exchange.changzhou import (
+    DeliveryError,
     KeyStore,
     OutboxTransport,
+    ReceiptOutcome,
     SftpTransport,
     Transport,
     build_package,
@@ -19,6 +22,8 @@ from exchange.changzhou import (
     simulate_receiver,
     verify_package,
 )
+from sanheyi.alerts import send_alert
+from sanheyi.logs import mask_text
 from sanheyi.pipeline import require_initialised, warehouse_engine
 from sanheyi.settings import Settings
 from warehouse import packages as wp
@@ -32,15 +37,14 @@ def package_store(settings: Settings) -> Path:
 def transport_for(settings: Settings) -> Transport:
     if settings.exchange.transport == "sftp":
         sftp = settings.exchange.sftp
-        credential = CredentialResolver().resolve(sftp.get("credential"))
-        keys = [credential.token] if credential and credential.token and "PRIVATE KEY" in credential.token else []
-        return SftpTransport(
+        # from_credential decides what the secret is (a PEM private key or a password) and lets the
+        # credential's username win over the configured one
+        return SftpTransport.from_credential(
             sftp["host"],
             int(sftp.get("port") or 22),
             sftp["username"],
             sftp.get("remote_dir") or "/incoming",
-            password=None if keys or credential is None else credential.password,
-            client_keys=keys,
+            CredentialResolver().resolve(sftp.get("credential")),
             known_hosts=sftp.get("known_hosts"),
         )
     return OutboxTransport(settings.outbox)
@@ -68,35 +72,111 @@ def deliver_stage(settings: Settings, as_of: datetime) -> list[int]:
 
 
 def process_receipts(settings: Settings, as_of: datetime) -> str:
-    """Apply the receipts waiting at the prefecture's side and flag packages without one."""
+    """Apply the receipts waiting at the prefecture's side and flag packages without one.
+
+    When the receipts cannot be reached, overdue packages are flagged all the same and the
+    :class:`DeliveryError` is raised after that.
+    """
+    summary, unreachable = collect_and_flag(settings, as_of)
+    if unreachable is not None:
+        raise unreachable
+    return summary
+
+
+def collect_and_flag(settings: Settings, as_of: datetime) -> tuple[str, DeliveryError | None]:
+    """:func:`process_receipts`, with the failure to reach the receipts returned instead of raised."""
     require_initialised(settings)
     engine = warehouse_engine(settings)
+    outcomes: list[ReceiptOutcome] = []
+    unreachable = None
     try:
-        outcomes = collect_receipts(engine, transport_for(settings), as_of)
+        try:
+            outcomes = collect_receipts(engine, transport_for(settings), as_of)
+        except DeliveryError as exc:  # flagging needs only the warehouse
+            unreachable = exc
         flagged = flag_overdue(engine, as_of, timedelta(hours=settings.exchange.receipt_timeout_hours))
     finally:
         engine.dispose()
     applied = [o for o in outcomes if o.outcome == "APPLIED"]
     refused = [o for o in outcomes if o.outcome != "APPLIED"]
-    parts = [f"{len(applied)} receipt(s) applied"]
+    rejected = [o for o in applied if o.status == wp.REJECTED]
+    for outcome in rejected:
+        send_alert(rejection_alert(outcome))
+    accepted = len(applied) - len(rejected)
+    parts = [f"{len(applied)} receipt(s) applied: {accepted} ACCEPTED, {len(rejected)} REJECTED"]
+    if rejected:
+        parts[0] += f" (packages {[o.sequence for o in rejected]})"
+    if unreachable is not None:
+        parts = ["receipts not collected"]
     if refused:
         parts.append(f"{len(refused)} refused (" + "; ".join(f"{o.file_name}: {o.reason}" for o in refused) + ")")
     if flagged:
         parts.append(f"no receipt after {settings.exchange.receipt_timeout_hours} h: packages {flagged}")
-    return ", ".join(parts)
+    return ", ".join(parts), unreachable
+
+
+def rejection_alert(outcome: ReceiptOutcome) -> str:
+    """The alert for a package Changzhou rejected: its number and the prefecture's reasons.
+
+    Faults of the package as a whole (the verifier's lines: files, hashes, sequence) are quoted; of
+    the errors about single records only the count per entity is given, since their free text may
+    quote a record's values. Every record error is on the package (``sanheyi exchange status``) and
+    in the receipt kept under ``receipts/applied/``.
+    """
+    package_faults = [e["message"] for e in outcome.errors if e["entity"] is None and e["key"] is None]
+    per_entity = Counter(e["entity"] or "?" for e in outcome.errors if e["entity"] is not None or e["key"] is not None)
+    reasons = [mask_text(message) for message in package_faults[:3]]
+    if len(package_faults) > 3:
+        reasons.append(f"{len(package_faults) - 3} more")
+    if per_entity:
+        counts = ", ".join(f"{entity} {count}" for entity, count in sorted(per_entity.items()))
+        reasons.append(f"record errors: {counts} (sanheyi exchange status --format json)")
+    advice = f"; if it was damaged on the way, `sanheyi exchange resend {outcome.sequence}`" if package_faults else ""
+    return (
+        f"常州平台拒收交换包 {outcome.sequence} / Changzhou REJECTED package {outcome.sequence}: "
+        + ("; ".join(reasons) or "no reason given")
+        + advice
+    )
 
 
 def exchange_stage(settings: Settings, as_of: datetime) -> dict:
-    """Build → deliver → collect receipts, as one stage of ``sanheyi run``."""
+    """Build → deliver → collect receipts, as one stage of ``sanheyi run``.
+
+    The prefecture out of reach does not end the cycle: receipts are still collected where they can
+    be and overdue packages flagged, and ``failures`` names what failed (``(what, message)``, for the
+    cycle to report). A package not delivered stays BUILT and goes out with the next run.
+    """
     built = build_stage(settings, as_of)
-    delivered = deliver_stage(settings, as_of)
-    receipts = process_receipts(settings, as_of)
+    failures: list[tuple[str, str]] = []
+    waiting = _undelivered(settings)
+    try:
+        delivered = deliver_stage(settings, as_of)
+        undelivered: list[int] = []
+    except DeliveryError as exc:
+        failures.append(("delivery", exc.message))
+        undelivered = _undelivered(settings)
+        delivered = [sequence for sequence in waiting if sequence not in undelivered]
+    receipts, unreachable = collect_and_flag(settings, as_of)
+    if unreachable is not None:
+        failures.append(("receipts", unreachable.message))
     if built["built"]:
         records = sum(built["records"].values())
         summary = f"package {built['built']} ({records} records)"
     else:
         summary = "nothing changed since the previous package: no package"
-    return {**built, "delivered": delivered, "summary": f"{summary}; delivered {delivered or 'none'}; {receipts}"}
+    summary += f"; delivered {delivered or 'none'}"
+    if undelivered:
+        summary += f" (packages {undelivered} not delivered: they stay BUILT for the next run)"
+    return {**built, "delivered": delivered, "failures": failures, "summary": f"{summary}; {receipts}"}
+
+
+def _undelivered(settings: Settings) -> list[int]:
+    engine = warehouse_engine(settings)
+    try:
+        with engine.connect() as conn:
+            return [row.sequence for row in wp.list_packages(conn, states=[wp.BUILT])]
+    finally:
+        engine.dispose()
 
 
 def verify(package: Path, public_key: Path, previous: Path | None) -> list[str]:

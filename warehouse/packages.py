@@ -422,16 +422,13 @@ def insert_package(conn: Connection, row: PackageRow) -> None:
 
 
 def mark_delivered(conn: Connection, sequence: int, transport: str, at: datetime) -> None:
-    """Record a (re)delivery: the receipt clock starts again and an overdue flag is cleared."""
+    """Record a (re)delivery: the package awaits a receipt again, the receipt clock starts again and
+    an overdue flag is cleared. The last receipt's status and errors stay until the next one replaces
+    them (the prefecture answers each delivery)."""
     conn.execute(
         update(ops_package)
         .where(ops_package.c.sequence == sequence)
-        .values(
-            transport=transport,
-            delivered_at=at,
-            flagged_at=None,
-            state=func.coalesce(ops_package.c.receipt_status, DELIVERED),
-        )
+        .values(transport=transport, delivered_at=at, flagged_at=None, state=DELIVERED)
     )
 
 
@@ -446,11 +443,18 @@ def apply_receipt(
 
 
 def log_receipt(
-    conn: Connection, file_name: str, sequence: int | None, outcome: str, reason: str | None, at: datetime
+    conn: Connection,
+    file_name: str,
+    sequence: int | None,
+    outcome: str,
+    reason: str | None,
+    at: datetime,
+    status: str | None = None,
 ) -> None:
+    """One line of the receipt history: ``status`` is the receipt's verdict when it was applied."""
     conn.execute(
         insert(ops_receipt_log).values(
-            file_name=file_name, sequence=sequence, outcome=outcome, reason=reason, logged_at=at
+            file_name=file_name, sequence=sequence, outcome=outcome, status=status, reason=reason, logged_at=at
         )
     )
 
@@ -461,10 +465,12 @@ def receipt_log(conn: Connection) -> list[dict[str, Any]]:
 
 
 def flag_overdue(conn: Connection, now: datetime, delivered_before: datetime) -> list[int]:
-    """Flag delivered packages without a receipt whose delivery is older than ``delivered_before``."""
+    """Flag delivered packages without a receipt whose delivery is older than ``delivered_before``.
+
+    ``DELIVERED`` is a package awaiting the receipt of its last delivery, a resent one included.
+    """
     condition = (
         (ops_package.c.state == DELIVERED)
-        & ops_package.c.receipt_status.is_(None)
         & ops_package.c.flagged_at.is_(None)
         & (ops_package.c.delivered_at <= delivered_before)
     )

@@ -415,6 +415,7 @@ ops_receipt_log = Table(
     Column("file_name", Key(), nullable=False),
     Column("sequence", Integer),
     Column("outcome", Key(10), nullable=False),  # APPLIED / REFUSED
+    Column("status", Key(10)),  # ACCEPTED / REJECTED: the verdict of an applied receipt
     Column("reason", Text),
     Column("logged_at", Instant, nullable=False),
 )

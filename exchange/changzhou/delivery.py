@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from exchange.changzhou.errors import PackageStoreError
+from exchange.changzhou.errors import DeliveryError, PackageStoreError
 from exchange.changzhou.transport import Transport
 from warehouse import packages as wp
 
@@ -83,7 +83,25 @@ def deliver_pending(engine: Engine, transport: Transport, store_dir: Path, *, no
 
 
 def resend(engine: Engine, seq: int, transport: Transport, out_dir: Path, *, now: datetime | None = None) -> Path:
-    """Send package ``seq`` again, the identical bytes; the receipt clock restarts at ``now``."""
+    """Send package ``seq`` again, the identical bytes; the receipt clock restarts at ``now``.
+
+    Only a package delivered before, and never ahead of an earlier package still undelivered: the
+    prefecture refuses a package whose predecessor it has not received, and :func:`deliver_pending`
+    (the next run) delivers those in order.
+    """
+    with engine.connect() as conn:
+        row = wp.get_package(conn, seq)
+        undelivered = [p.sequence for p in wp.list_packages(conn, states=[wp.BUILT]) if p.sequence <= seq]
+    if row is not None and row.state == wp.BUILT:
+        raise DeliveryError(
+            f"交换包 {seq} 尚未投递, 不能重发 / package {seq} was never delivered, so it is not resent: "
+            "the next run (sanheyi run) delivers it, in order"
+        )
+    if undelivered:
+        raise DeliveryError(
+            f"交换包 {seq} 之前的交换包尚未投递 / package {seq} is not resent ahead of package(s) {undelivered}, "
+            "never delivered: the next run (sanheyi run) delivers them in order"
+        )
     return deliver_package(engine, seq, transport, out_dir, now=now or datetime.now(UTC))
 
 

@@ -35,6 +35,7 @@ from sqlalchemy import Connection, Engine
 from exchange.changzhou.errors import PackageStoreError
 from exchange.changzhou.manifest import (
     ENTITIES,
+    PACKAGE_NAME,
     RECEIVER,
     SENDER,
     STANDARD_VERSION,
@@ -215,20 +216,39 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _publish(part: Path, final: Path) -> None:
-    """Rename the finished zip into place; a different file already there is kept aside, never lost."""
-    if final.exists():
-        old = _sha256_file(final)
-        if old != _sha256_file(part):
-            aside = final.with_name(f"{final.name}.superseded-{old[:12]}")
-            log.warning("package store: %s differs from the rebuilt package; kept as %s", final.name, aside.name)
-            os.replace(final, aside)
+def _unrecorded_in_store(out_dir: Path, sequence: int) -> list[int]:
+    """Numbers of the packages in the store from ``sequence`` on: none of them is recorded yet."""
+    found = (PACKAGE_NAME.match(path.name) for path in out_dir.iterdir() if path.is_file())
+    return sorted(number for match in found if match and (number := int(match.group(1))) >= sequence)
+
+
+def _store_ahead(out_dir: Path, unrecorded: list[int], sequence: int) -> PackageStoreError:
+    numbers = ", ".join(str(number) for number in unrecorded)
+    return PackageStoreError(
+        f"交换包存储中有仓库未记录的交换包, 未生成新包 / the package store {out_dir} holds package(s) {numbers} "
+        f"that the warehouse does not record (it would number the next package {sequence}), most likely because "
+        "the warehouse was restored from an older backup; nothing was built, so no package number is used twice. "
+        f"Restore a backup that records package {unrecorded[-1]}, or follow docs/exchange.md §3 (a package store "
+        "ahead of the warehouse) before building again"
+    )
+
+
+def _publish(part: Path, final: Path) -> bool:
+    """Rename the finished zip into place; False (and nothing changed) when a different file is there.
+
+    A file of the same name can only be an unrecorded package: the very package when a build is
+    repeated after a crash (§8: byte for byte the same), else one the prefecture may already hold,
+    which must never be replaced by other content under its number.
+    """
+    if final.exists() and _sha256_file(final) != _sha256_file(part):
+        return False
     os.replace(part, final)
     directory = os.open(final.parent, os.O_RDONLY)
     try:
         os.fsync(directory)
     finally:
         os.close(directory)
+    return True
 
 
 def _write_zip(
@@ -337,7 +357,8 @@ def build_package(engine: Engine, keys: KeyStore, out_dir: Path, *, now: datetim
     The zip goes to ``out_dir`` (the package store, kept for resending) under a temporary name and
     is renamed when complete; the ``ops_package`` row and the claim of the rows are committed after
     that, in one transaction. ``now`` is only logged: it is deliberately not written into the package
-    (see the module docstring).
+    (see the module docstring). :class:`PackageStoreError` when the store holds packages the warehouse
+    does not record (other than the same package left by a crash): no number is ever used twice.
     """
     signer = keys.signer()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -347,16 +368,20 @@ def build_package(engine: Engine, keys: KeyStore, out_dir: Path, *, now: datetim
             name = package_file_name(sequence)
             final = out_dir / name
             part = out_dir / f".{name}.part"
+            unrecorded = _unrecorded_in_store(out_dir, sequence)
+            if unrecorded and unrecorded != [sequence]:  # a crash leaves at most the package being built
+                raise _store_ahead(out_dir, unrecorded, sequence)
             try:
                 built = _build(engine, conn, part, sequence, signer)
-            except BaseException:
+                published = built is not None and _publish(part, final)
+            finally:
                 part.unlink(missing_ok=True)
-                raise
+            if unrecorded and not published:  # not the same package rebuilt byte for byte
+                raise _store_ahead(out_dir, unrecorded, sequence)
             if built is None:
                 conn.rollback()
                 return None
             body, counts = built
-            _publish(part, final)
             manifest = json.loads(body)
             row = wp.PackageRow(
                 sequence=sequence,

@@ -1,13 +1,17 @@
 """Receipts from Changzhou: read, match against the package sent, apply or refuse, set aside.
 
 A receipt is applied only when its file name, ``sequence`` and ``manifest_sha256`` all match a
-package that was built and has no receipt yet. Anything else (unknown sequence, wrong hash,
-malformed JSON, a second receipt for the same package) is refused: logged in ``ops_receipt_log``
-with the reason and moved to ``receipts/refused/`` beside the receipts, never deleted.
+package that awaits a receipt: delivered, and not answered since its last delivery (a resend
+re-opens a package, and the receipt to it replaces the earlier status). Anything else (unknown
+sequence, wrong hash, malformed JSON, a second receipt for the same delivery) is refused: logged in
+``ops_receipt_log`` with the reason and moved to ``receipts/refused/`` beside the receipts, never
+deleted. The log keeps every receipt, applied ones with their status. A receipt for a package
+that was never delivered is refused too: it cannot answer anything the hub sent.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -38,6 +42,7 @@ class ReceiptOutcome:
     status: str | None  # ACCEPTED / REJECTED when applied
     reason: str | None
     moved_to: str
+    errors: tuple[ReceiptErrorEntry, ...] = ()  # the prefecture's, when applied
 
 
 def _instant(value: object) -> datetime:
@@ -101,10 +106,8 @@ def parse_receipt(file_name: str, data: bytes) -> Receipt:
     )
 
 
-def _apply(
-    engine: Engine, file_name: str, data: bytes, now: datetime
-) -> tuple[int | None, str, str | None, str | None]:
-    """(sequence, outcome, status, reason) after applying or refusing one receipt in one transaction."""
+def _apply(engine: Engine, file_name: str, data: bytes, now: datetime) -> ReceiptOutcome:
+    """What became of one receipt, applied or refused in one transaction (``moved_to`` not known yet)."""
     sequence: int | None = None
     with engine.begin() as conn:
         try:
@@ -113,13 +116,15 @@ def _apply(
             package = wp.get_package(conn, sequence)
             if package is None:
                 raise ReceiptError(f"no package with sequence {sequence} was sent")
+            if package.state == wp.BUILT:  # applied, it would keep the package from ever being delivered
+                raise ReceiptError(f"package {sequence} was built but never delivered")
             if receipt["manifest_sha256"] != package.manifest_sha256:
                 raise ReceiptError(f"manifest_sha256 does not match package {sequence}")
-            if package.receipt_status is not None:
+            if package.state in (wp.ACCEPTED, wp.REJECTED):  # answered since its last delivery
                 raise ReceiptError(f"package {sequence} already has a receipt ({package.receipt_status})")
         except ReceiptError as exc:
             wp.log_receipt(conn, file_name, sequence, wp.REFUSED, exc.message, now)
-            return sequence, wp.REFUSED, None, exc.message
+            return ReceiptOutcome(file_name, sequence, wp.REFUSED, None, exc.message, "")
         wp.apply_receipt(
             conn,
             sequence,
@@ -127,8 +132,8 @@ def _apply(
             _instant(receipt["received_at"]),
             [dict(entry) for entry in receipt["errors"]],
         )
-        wp.log_receipt(conn, file_name, sequence, wp.APPLIED, None, now)
-        return sequence, wp.APPLIED, receipt["status"], None
+        wp.log_receipt(conn, file_name, sequence, wp.APPLIED, None, now, status=receipt["status"])
+        return ReceiptOutcome(file_name, sequence, wp.APPLIED, receipt["status"], None, "", tuple(receipt["errors"]))
 
 
 def collect_receipts(engine: Engine, transport: Transport, now: datetime) -> list[ReceiptOutcome]:
@@ -136,11 +141,11 @@ def collect_receipts(engine: Engine, transport: Transport, now: datetime) -> lis
     outcomes = []
     for file_name in transport.list_receipts():
         data = transport.read_receipt(file_name)
-        sequence, outcome, status, reason = _apply(engine, file_name, data, now)
-        moved_to = transport.set_aside(file_name, APPLIED if outcome == wp.APPLIED else REFUSED)
-        if outcome == wp.APPLIED:
-            log.info("receipt %s: package %s %s", file_name, sequence, status)
+        outcome = _apply(engine, file_name, data, now)
+        moved_to = transport.set_aside(file_name, APPLIED if outcome.outcome == wp.APPLIED else REFUSED)
+        if outcome.outcome == wp.APPLIED:
+            log.info("receipt %s: package %s %s", file_name, outcome.sequence, outcome.status)
         else:
-            log.warning("receipt %s refused: %s", file_name, reason)
-        outcomes.append(ReceiptOutcome(file_name, sequence, outcome, status, reason, moved_to))
+            log.warning("receipt %s refused: %s", file_name, outcome.reason)
+        outcomes.append(dataclasses.replace(outcome, moved_to=moved_to))
     return outcomes

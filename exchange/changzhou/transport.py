@@ -100,10 +100,10 @@ class OutboxTransport:
         return f"OutboxTransport({str(self.directory)!r})"
 
     def deliver(self, package: Path) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
         self.retry.run(lambda: self._copy(package), f"outbox delivery of {package.name}", (OSError,))
 
     def _copy(self, package: Path) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)  # a directory that cannot be made fails the delivery
         part = self.directory / f".{package.name}.part"
         try:
             with package.open("rb") as source, part.open("wb") as target:
@@ -158,7 +158,8 @@ class SftpTransport:
     """Delivery to the prefecture's SFTP server (asyncssh client; one connection per operation).
 
     Authentication uses ``password`` and/or ``client_keys`` (private key files or PEM text); the
-    server's host key is checked against ``known_hosts`` (a file, or None for ``~/.ssh/known_hosts``).
+    server's host key is checked against ``known_hosts`` (a file, or None for ``~/.ssh/known_hosts``),
+    which must be readable: a missing one fails every operation at once, without retries.
     The methods are synchronous; do not call them from inside a running event loop.
     """
 
@@ -224,7 +225,24 @@ class SftpTransport:
     def _remote(self, *parts: str) -> str:
         return str(self.remote_dir.joinpath(*parts))
 
+    def _known_hosts_file(self) -> Path:
+        return Path(self._known_hosts) if self._known_hosts else Path.home() / ".ssh" / "known_hosts"
+
+    def _check_known_hosts(self, what: str) -> None:
+        """The host key file must be readable before anything is tried: asyncssh would raise an
+        OSError from the connection, which looks like a network fault and would be retried in vain."""
+        path = self._known_hosts_file()
+        try:
+            path.open("rb").close()
+        except OSError as exc:
+            raise DeliveryError(
+                f"SFTP 主机密钥文件不可读 / {what} not attempted: the known_hosts file {path} cannot be read "
+                f"({type(exc).__name__}); configure the file that holds the prefecture server's host key "
+                "(exchange.sftp.known_hosts)"
+            ) from None
+
     def _run(self, coroutine_factory: Callable[[], Any], what: str) -> Any:
+        self._check_known_hosts(what)  # a configuration fault: reported at once, never retried
         try:
             return self.retry.run(lambda: asyncio.run(coroutine_factory()), what, _SFTP_RETRIABLE)
         except asyncssh.Error as exc:  # refused login, unknown host key, no such directory: not retried

@@ -54,6 +54,17 @@ _MANIFEST_FIELDS = (
 )
 _FILE_FIELDS = {"path", "entity", "records", "bytes", "sha256"}
 _MAX_LINE_FAULTS = 5  # per file; a broken file would otherwise print one fault per line
+# What json.loads raises on text that is no JSON it can read: JSONDecodeError and UnicodeDecodeError
+# are ValueErrors, so is an integer of more digits than Python converts; nesting too deep recurses.
+_UNPARSABLE = (ValueError, RecursionError)
+# What reading a zip entry raises on a damaged or unusual archive (an unknown compression method is
+# NotImplementedError, an encrypted entry RuntimeError).
+_UNREADABLE_ENTRY = (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError, RuntimeError)
+
+
+def _reason(exc: BaseException) -> str:
+    # A RecursionError's text speaks of the interpreter, not of the file.
+    return "JSON nested too deeply" if isinstance(exc, RecursionError) else str(exc)
 
 
 def _is_int(value: object, minimum: int) -> bool:
@@ -74,7 +85,10 @@ def _check_manifest(manifest: Any, faults: list[str]) -> bool:
     if manifest.get("standard_version") != STANDARD_VERSION:
         faults.append(f"标准版本不符 / standard_version is not {STANDARD_VERSION!r}")
     try:
-        uuid.UUID(str(manifest.get("package_id")))
+        package_id = manifest.get("package_id")
+        if not isinstance(package_id, str):
+            raise ValueError
+        uuid.UUID(package_id)
     except ValueError:
         faults.append("package_id 不是 UUID / package_id is not a UUID")
     if manifest.get("sender") != SENDER or manifest.get("receiver") != RECEIVER:
@@ -89,7 +103,7 @@ def _check_manifest(manifest: Any, faults: list[str]) -> bool:
     except ValueError:
         faults.append("created_at 不是带时区的时间 / created_at is not an RFC 3339 date-time with offset")
     previous = manifest.get("previous_manifest_sha256")
-    if sequence == 1 and previous is not None:
+    if _is_int(sequence, 1) and sequence == 1 and previous is not None:
         faults.append("第 1 号包的 previous_manifest_sha256 须为 null / package 1 must have a null previous hash")
     if _is_int(sequence, 2) and not (isinstance(previous, str) and _HEX64.match(previous)):
         faults.append("previous_manifest_sha256 不是 64 位十六进制 / previous_manifest_sha256 is not 64 hex digits")
@@ -113,14 +127,20 @@ def _check_manifest(manifest: Any, faults: list[str]) -> bool:
             faults.append(f"{where} 字段不符 / {where} must have exactly {', '.join(sorted(_FILE_FIELDS))}")
             usable = False
             continue
-        entity = entry["entity"]
-        if entity not in ENTITIES or entry["path"] != data_path(str(entity)):
-            faults.append(f"{where} 实体或路径无效 / {where}: unknown entity or path {entry['path']!r}")
+        # Every value is checked for its type before it is used: a list or an object where a string
+        # belongs must end in a fault line, never in an exception (a list cannot even be a set member).
+        entity, path = entry["entity"], entry["path"]
+        if not isinstance(entity, str) or not isinstance(path, str):
+            faults.append(f"{where} 实体或路径不是字符串 / {where}: entity and path must be strings")
             usable = False
-        if entity in seen:
+        elif entity not in ENTITIES or path != data_path(entity):
+            faults.append(f"{where} 实体或路径无效 / {where}: unknown entity or path {path!r}")
+            usable = False
+        elif entity in seen:
             faults.append(f"{where} 实体重复 / {where}: entity {entity} listed twice")
             usable = False
-        seen.add(str(entity))
+        else:
+            seen.add(entity)
         if not _is_int(entry["records"], 1) or not _is_int(entry["bytes"], 1):
             faults.append(f"{where} records/bytes 无效 / {where}: records and bytes must be whole numbers >= 1")
             usable = False
@@ -149,7 +169,7 @@ def _check_data_file(archive: zipfile.ZipFile, entry: dict[str, Any], faults: li
                     if bad_lines < _MAX_LINE_FAULTS and not _is_json_object(line):
                         bad_lines += 1
                         faults.append(f"{path} 第 {lines} 行不是 JSON 对象 / {path} line {lines}: not a JSON object")
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, OSError, EOFError) as exc:
+    except (zipfile.LargeZipFile, *_UNREADABLE_ENTRY) as exc:
         faults.append(f"{path} 已损坏 / {path} is corrupted in the archive (tampered data): {exc}")
         return
     if tail or last_byte != b"\n":
@@ -165,7 +185,7 @@ def _check_data_file(archive: zipfile.ZipFile, entry: dict[str, Any], faults: li
 def _is_json_object(line: bytes) -> bool:
     try:
         return isinstance(json.loads(line), dict)
-    except ValueError:  # includes UnicodeDecodeError
+    except _UNPARSABLE:
         return False
 
 
@@ -173,7 +193,7 @@ def _check_signature(archive: zipfile.ZipFile, body: bytes, manifest: dict[str, 
     claimed = manifest.get("signature") if isinstance(manifest.get("signature"), dict) else {}
     try:
         raw = archive.read("manifest.sig")
-    except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
+    except _UNREADABLE_ENTRY as exc:
         return [f"manifest.sig 已损坏 / manifest.sig is corrupted in the archive: {exc}"]
     try:
         signature = base64.b64decode(raw.strip(), validate=True)
@@ -202,8 +222,8 @@ def _check_chain(manifest: dict[str, Any], previous: Path) -> list[str]:
         previous_sequence = previous_manifest["sequence"]
         if not _is_int(previous_sequence, 1):
             raise ValueError("no sequence")
-    except (zipfile.BadZipFile, zlib.error, KeyError, OSError, EOFError, ValueError, TypeError) as exc:
-        return [f"前一个包无法读取 / previous package {previous.name} is unreadable: {exc}"]
+    except (*_UNREADABLE_ENTRY, *_UNPARSABLE, KeyError, TypeError) as exc:
+        return [f"前一个包无法读取 / previous package {previous.name} is unreadable: {_reason(exc)}"]
     faults = []
     sequence = manifest.get("sequence")
     if _is_int(sequence, 1) and sequence != previous_sequence + 1:
@@ -253,8 +273,8 @@ def verify_package(path: Path, public_key_pem: bytes, previous: Path | None = No
         try:
             body = archive.read("manifest.json")
             manifest = json.loads(body.decode("utf-8"))
-        except (zipfile.BadZipFile, zlib.error, OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return [*faults, f"manifest.json 无法解析 / manifest.json is unreadable: {exc}"]
+        except (*_UNREADABLE_ENTRY, *_UNPARSABLE) as exc:
+            return [*faults, f"manifest.json 无法解析 / manifest.json is unreadable: {_reason(exc)}"]
         usable = _check_manifest(manifest, faults)
         if not isinstance(manifest, dict):
             return faults

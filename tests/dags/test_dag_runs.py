@@ -4,6 +4,7 @@ through the same functions as the command line."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -88,6 +89,24 @@ def test_the_four_dags_in_asset_order(home: Path, airflow_db: Path, dagbag, caps
         ".xlsx",
     ]
     assert (home / "reports" / "status.html").exists()
+
+
+def test_receipts_are_collected_when_the_delivery_fails(home: Path, airflow_db: Path, dagbag, capsys) -> None:
+    write_inbox(generate(GeneratorSpec(cases=30, complaints=3, invalid_cases=1)), home / "inbox")
+    assert main(["run", "--as-of", AS_OF, "--stage", "ingest", "--stage", "supervise"]) == 0
+    (home / "outbox").rmdir()
+    (home / "outbox").write_text("not a directory")  # the outbox cannot be written to
+    dag = copy.deepcopy(dagbag.dags["sanheyi_exchange"])
+    dag.get_task("deliver").retries = 0  # its retries are Airflow's; minutes apart
+
+    run = dag.test(run_conf={"as_of": AS_OF})
+
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states == {"build_package": "success", "deliver": "failed", "collect_receipts": "success"}
+    capsys.readouterr()
+    assert main(["exchange", "status", "--format", "json"]) == 0
+    [package] = json.loads(capsys.readouterr().out)
+    assert package["state"] == "BUILT"  # delivered by the next run
 
 
 # What a task process does before it runs a task (airflow.sdk.execution_time.supervisor): its

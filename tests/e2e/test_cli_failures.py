@@ -87,3 +87,25 @@ def test_a_warehouse_that_cannot_be_reached_is_named_in_the_last_line(examples_h
     ]
     log = (examples_home / "logs" / "sanheyi.log").read_text(encoding="utf-8")
     assert "Traceback" in log and password not in log + out
+
+
+def test_a_package_never_delivered_is_not_resent_but_goes_out_with_the_next_run(examples_home: Path, capsys) -> None:
+    outbox = examples_home / "outbox"
+    outbox.rmdir()
+    outbox.write_text("a file where the outbox should be", encoding="utf-8")
+    stages = ("--stage", "ingest", "--stage", "supervise", "--stage", "exchange")
+    code, out, err = run(capsys, "run", "--as-of", AS_OF, *stages)
+    assert code == 1 and "EXCHANGE FAILED delivery: " in out
+    assert err[-1].startswith("sanheyi: ") and "exchange with Changzhou failed: delivery" in err[-1]
+
+    code, out, err = run(capsys, "exchange", "resend", "1")
+    assert code == 1 and out == ""
+    assert err == [
+        "sanheyi: 交换包 1 尚未投递, 不能重发 / package 1 was never delivered, so it is not resent: "
+        "the next run (sanheyi run) delivers it, in order"
+    ]
+
+    outbox.unlink()
+    code, out, err = run(capsys, "run", "--as-of", AS_OF, *stages)
+    assert code == 0 and "delivered [1]" in out
+    assert (outbox / "320481-320400-0000000001.zip").is_file()

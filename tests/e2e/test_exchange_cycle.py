@@ -1,12 +1,16 @@
 """Packages for Changzhou through the command line: nothing new, no package; a late correction of
 three cases, a package with exactly those three; every case version in exactly one package; the
-verifier catches tampering."""
+verifier catches tampering; a package rejected as damaged is resent and accepted."""
 
 from __future__ import annotations
 
 import json
+import struct
 import zipfile
+from datetime import datetime
 from pathlib import Path
+
+from exchange.changzhou import simulate_receiver
 
 AS_OF = "2026-11-06T18:00:00+08:00"
 
@@ -81,3 +85,47 @@ def test_packages_follow_the_changes(examples_home: Path, cli, tmp_path: Path) -
 
     code, out = cli("exchange", "status", "--format", "json")
     assert [p["sequence"] for p in json.loads(out)] == [1, 2]
+
+
+def _damage(package: Path, entry: str) -> None:
+    """Flip one byte inside an entry's compressed data: the zip still opens, the entry fails its checks."""
+    with zipfile.ZipFile(package) as archive:
+        info = archive.getinfo(entry)
+    data = bytearray(package.read_bytes())
+    name_len, extra_len = struct.unpack("<HH", data[info.header_offset + 26 : info.header_offset + 30])
+    data[info.header_offset + 30 + name_len + extra_len + info.compress_size // 2] ^= 0xFF
+    package.write_bytes(bytes(data))
+
+
+def test_a_package_rejected_as_damaged_is_resent_and_accepted(examples_home: Path, cli, caplog) -> None:
+    home = examples_home
+    assert cli("run", "--as-of", AS_OF, "--stage", "ingest", "--stage", "supervise", "--stage", "exchange")[0] == 0
+    public_key = (home / "keys" / "exchange.pub").read_bytes()
+    delivered = home / "outbox" / "320481-320400-0000000001.zip"
+    _damage(delivered, "data/case.jsonl")  # damaged on the way to the prefecture
+    names = {r["applicant_name"] for r in package_lines(home / "exchange" / "packages" / delivered.name, "case")}
+
+    [receipt] = simulate_receiver(home / "outbox", public_key, datetime.fromisoformat(AS_OF))
+    assert json.loads(receipt.read_text(encoding="utf-8"))["status"] == "REJECTED"
+    caplog.clear()
+    code, out = cli("exchange", "receipts", "--as-of", AS_OF)
+    assert code == 0 and "1 receipt(s) applied: 0 ACCEPTED, 1 REJECTED (packages [1])" in out
+    [alert] = [r.getMessage() for r in caplog.records if r.name == "sanheyi.alerts"]
+    assert "REJECTED package 1" in alert and "data/case.jsonl" in alert and "exchange resend 1" in alert
+    assert not any(name in alert for name in names)
+    [package] = json.loads(cli("exchange", "status", "--format", "json")[1])
+    assert (package["state"], package["receipt_status"]) == ("REJECTED", "REJECTED")
+
+    code, out = cli("exchange", "resend", "1")
+    assert code == 0 and "resent 320481-320400-0000000001.zip" in out
+    [package] = json.loads(cli("exchange", "status", "--format", "json")[1])
+    assert package["state"] == "DELIVERED"  # awaiting the receipt to the resend
+
+    [receipt] = simulate_receiver(home / "outbox", public_key, datetime.fromisoformat(AS_OF))
+    assert json.loads(receipt.read_text(encoding="utf-8"))["status"] == "ACCEPTED"
+    code, out = cli("exchange", "receipts", "--as-of", AS_OF)
+    assert code == 0 and "1 receipt(s) applied: 1 ACCEPTED, 0 REJECTED" in out
+    [package] = json.loads(cli("exchange", "status", "--format", "json")[1])
+    assert (package["state"], package["receipt_status"], package["receipt_errors"]) == ("ACCEPTED", "ACCEPTED", [])
+    code, out = cli("exchange", "status")
+    assert code == 0 and "ACCEPTED" in out and "REJECTED" not in out

@@ -97,6 +97,9 @@ def test_a_failing_check_blocks_approval_and_says_why(engine, examples_dir, cata
     first = records.all("case")[0].record
     records.add("case", [dict(first, case_id="LY3204810000200", power_code="XK3204810010001000")])  # not in scope
     records.add("case", [dict(first, case_id="LY3204810000201", channel="7")])  # not a channel code
+    step = records.all("case_step")[0].record
+    records.add("case_step", [dict(step, case_id="LY3204810000200")])  # a step of the case out of scope
+    records.add("case_step", [dict(step, case_id="LY3204810000299")])  # a step of a case the sample lacks
     with RestSimulator(records, token=REST_TOKEN) as sim:
         sim.faults.sloppy_paging = True
         registry = open_registry(engine)
@@ -108,6 +111,8 @@ def test_a_failing_check_blocks_approval_and_says_why(engine, examples_dir, cata
     assert not report.passed
     validate = report.step("validate")
     assert validate.status == "FAIL" and validate.detail_en.startswith("2 record(s) break the standard")
+    assert "1 step(s) of cases rejected above were held, not failed." in validate.detail_en
+    assert "1 step(s) of cases not in the sample were held, not failed." in validate.detail_en
     assert any("SELF_GA/LY3204810000200" in f and "SCOPE" in f for f in validate.findings)
     assert any("SELF_GA/LY3204810000201" in f and "channel" in f for f in validate.findings)
     paging = report.step("paging")

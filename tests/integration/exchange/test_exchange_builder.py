@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import threading
 import time
 import zipfile
@@ -169,6 +170,51 @@ def test_crash_before_commit_rebuilds_the_same_bytes(wh, session_keys, store, no
     assert rebuilt.path.read_bytes() == left_behind
     assert sorted(p.name for p in store.iterdir()) == ["320481-320400-0000000001.zip"]
     assert verify_package(rebuilt.path, keys.public_key_pem(), None) == []
+
+
+def test_a_warehouse_restored_from_an_older_backup_never_reuses_a_package_number(tmp_path, keys, store, now):
+    database = tmp_path / "hub.sqlite"
+    engine = make_engine(f"sqlite:///{database}")
+    create_schema(engine)
+    wh = rows.Warehouse(engine)
+    wh.add_basic()
+    build_package(engine, keys, store, now=now)
+    backup = tmp_path / "backup.sqlite"
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"VACUUM INTO '{backup}'")
+    wh.replace("case", rows.case(1, version=2, at=now + timedelta(minutes=30)))
+    build_package(engine, keys, store, now=now)  # package 2, which the prefecture may hold already
+    engine.dispose()
+    second = store / "320481-320400-0000000002.zip"
+    sent = second.read_bytes()
+
+    def restore() -> rows.Warehouse:
+        for leftover in (database, database.with_name("hub.sqlite-wal"), database.with_name("hub.sqlite-shm")):
+            leftover.unlink(missing_ok=True)
+        shutil.copy(backup, database)
+        return rows.Warehouse(make_engine(f"sqlite:///{database}"))
+
+    wh = restore()
+    wh.replace("case", rows.case(2, version=2, at=now + timedelta(minutes=40)))  # other content for number 2
+    with pytest.raises(PackageStoreError) as raised:
+        build_package(wh.engine, keys, store, now=now)
+    message = raised.value.message
+    assert "holds package(s) 2 that the warehouse does not record" in message
+    assert "restored from an older backup" in message and "docs/exchange.md §3" in message
+    assert second.read_bytes() == sent  # never replaced, never renamed
+    assert sorted(p.name for p in store.iterdir()) == ["320481-320400-0000000001.zip", second.name]
+    assert [p.sequence for p in _packages(wh.engine)] == [1]
+    assert set(wh.sent_in("case")) == {1, None}  # the claim was rolled back
+    wh.engine.dispose()
+
+    wh = restore()  # nothing new since the backup: refused all the same, at once
+    with pytest.raises(PackageStoreError, match="holds package"):
+        build_package(wh.engine, keys, store, now=now)
+    (store / "320481-320400-0000000003.zip").write_bytes(sent)  # a later number than the next one as well
+    with pytest.raises(PackageStoreError, match=r"holds package\(s\) 2, 3 .* records package 3"):
+        build_package(wh.engine, keys, store, now=now)
+    assert second.read_bytes() == sent
+    wh.engine.dispose()
 
 
 def test_crash_while_writing_leaves_no_file_under_the_final_name(wh, keys, store, now, monkeypatch):

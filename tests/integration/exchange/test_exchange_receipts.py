@@ -11,10 +11,12 @@ import pytest
 import xc_rows as rows
 
 from exchange.changzhou import (
+    DeliveryError,
     OutboxTransport,
     PackageStoreError,
     build_package,
     collect_receipts,
+    deliver_package,
     deliver_pending,
     flag_overdue,
     resend,
@@ -156,6 +158,22 @@ def test_forged_or_mismatched_receipts_are_refused_and_kept(wh, delivered, outbo
     assert (logged_name, outcome_logged, logged_reason) == (name, "REFUSED", reason)
 
 
+def test_a_receipt_for_a_package_never_delivered_is_refused(wh, delivered, keys, store, outbox, now):
+    wh.replace("case", rows.case(2, version=2, at=now + timedelta(hours=1)))
+    build_package(wh.engine, keys, store, now=now)  # package 3, not delivered yet
+    _write_receipt(outbox, 3, _package(wh.engine, 3).manifest_sha256)
+
+    [outcome] = collect_receipts(wh.engine, delivered, now)
+
+    assert (outcome.outcome, outcome.reason) == ("REFUSED", "package 3 was built but never delivered")
+    assert (outbox / "receipts" / "refused" / "receipt-0000000003.json").is_file()
+    assert (_package(wh.engine, 3).state, _package(wh.engine, 3).receipt_status) == ("BUILT", None)
+    assert deliver_pending(wh.engine, delivered, store, now=now) == [3]  # still goes out, in order
+    _write_receipt(outbox, 3, _package(wh.engine, 3).manifest_sha256)
+    [outcome] = collect_receipts(wh.engine, delivered, now)
+    assert (outcome.outcome, _package(wh.engine, 3).state) == ("APPLIED", "ACCEPTED")
+
+
 def test_second_receipt_for_a_package_is_refused(wh, delivered, keys, outbox, now):
     simulate_receiver(outbox, keys.public_key_pem(), now)
     collect_receipts(wh.engine, delivered, now)
@@ -203,6 +221,63 @@ def test_resend_sends_identical_bytes_and_restarts_the_clock(wh, delivered, stor
     assert (package.delivered_at, package.flagged_at, package.state) == (later, None, "DELIVERED")
     assert flag_overdue(wh.engine, later + timedelta(hours=23)) == []
     assert flag_overdue(wh.engine, later + timedelta(hours=24)) == [2]
+
+
+def test_a_resend_after_a_receipt_awaits_the_next_one_which_replaces_the_status(wh, delivered, store, outbox, now):
+    _write_receipt(outbox, 1, _package(wh.engine, 1).manifest_sha256)
+    sha = _package(wh.engine, 2).manifest_sha256
+    damaged = [{"entity": None, "key": None, "message": "data/case.jsonl: sha256 differs (tampered data)"}]
+    _write_receipt(outbox, 2, sha, status="REJECTED", errors=damaged)
+    collect_receipts(wh.engine, delivered, now)
+
+    later = now + timedelta(hours=2)
+    resend(wh.engine, 2, delivered, store, now=later)
+
+    package = _package(wh.engine, 2)
+    assert (package.state, package.delivered_at) == ("DELIVERED", later)  # awaiting a receipt again
+    assert (package.receipt_status, package.receipt_errors) == ("REJECTED", damaged)  # the last one, until replaced
+    assert flag_overdue(wh.engine, later + timedelta(hours=23, minutes=59)) == []
+    assert flag_overdue(wh.engine, later + timedelta(hours=24)) == [2]  # the clock runs from the new delivery
+
+    _write_receipt(outbox, 2, sha)
+    [outcome] = collect_receipts(wh.engine, delivered, later + timedelta(hours=25))
+
+    assert (outcome.outcome, outcome.status) == ("APPLIED", "ACCEPTED")
+    package = _package(wh.engine, 2)
+    assert (package.state, package.receipt_status, package.receipt_errors) == ("ACCEPTED", "ACCEPTED", [])
+    with wh.engine.connect() as conn:
+        history = [(r["sequence"], r["outcome"], r["status"]) for r in wp.receipt_log(conn)]
+    assert history == [(1, "APPLIED", "ACCEPTED"), (2, "APPLIED", "REJECTED"), (2, "APPLIED", "ACCEPTED")]
+    assert sorted(p.name for p in (outbox / "receipts" / "applied").iterdir()) == [
+        "receipt-0000000001.json",
+        "receipt-0000000002.json",
+        "receipt-0000000002.json.1",
+    ]
+    # without a delivery in between, a further receipt is refused
+    _write_receipt(outbox, 2, sha, status="REJECTED", errors=damaged)
+    [outcome] = collect_receipts(wh.engine, delivered, later + timedelta(hours=26))
+    assert (outcome.outcome, outcome.reason) == ("REFUSED", "package 2 already has a receipt (ACCEPTED)")
+    assert _package(wh.engine, 2).state == "ACCEPTED"
+
+
+def test_resend_never_delivers_out_of_order(wh, delivered, keys, store, outbox, now):
+    for n in (3, 4):
+        wh.replace("case", rows.case(n, version=2, at=now + timedelta(hours=n)))
+        build_package(wh.engine, keys, store, now=now)
+
+    with pytest.raises(DeliveryError, match="package 3 was never delivered, so it is not resent: the next run"):
+        resend(wh.engine, 3, delivered, store, now=now)
+    assert not (outbox / "320481-320400-0000000003.zip").exists()
+    assert _package(wh.engine, 3).state == "BUILT"
+
+    deliver_package(wh.engine, 4, delivered, store, now=now)  # 4 went out alone, by whatever means
+    with pytest.raises(DeliveryError, match=r"package 4 is not resent ahead of package\(s\) \[3\]"):
+        resend(wh.engine, 4, delivered, store, now=now)
+    assert resend(wh.engine, 2, delivered, store, now=now).name == "320481-320400-0000000002.zip"  # behind: fine
+
+    assert deliver_pending(wh.engine, delivered, store, now=now) == [3]
+    resend(wh.engine, 4, delivered, store, now=now)
+    assert _package(wh.engine, 4).state == "DELIVERED"
 
 
 def test_resend_refuses_a_package_that_changed_in_the_store(wh, delivered, store, now):

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import secrets
+import shutil
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncssh
 import pytest
 import xc_rows as rows
+import yaml
 
 from connectors.credentials import Credential
 from exchange.changzhou import (
@@ -23,6 +27,8 @@ from exchange.changzhou import (
     collect_receipts,
     deliver_pending,
 )
+from exchange.changzhou import transport as transport_module
+from sanheyi.cli import main
 from warehouse import packages as wp
 
 USER = "liyang"
@@ -38,6 +44,8 @@ class ServerState:
     written: int = 0
     uploads_opened: int = 0
     observations: list[dict] = field(default_factory=list)
+    logins: list[str] = field(default_factory=list)  # the user names clients logged in as
+    passwords_tried: int = 0
 
     @property
     def incoming(self) -> Path:
@@ -71,10 +79,18 @@ class _CuttingSftpServer(asyncssh.SFTPServer):
 
 
 class _PasswordServer(asyncssh.SSHServer):
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+
+    def begin_auth(self, username: str) -> bool:
+        self.state.logins.append(username)
+        return True
+
     def password_auth_supported(self) -> bool:
         return True
 
     def validate_password(self, username: str, password: str) -> bool:
+        self.state.passwords_tried += 1
         return username == USER and password == PASSWORD
 
 
@@ -84,6 +100,8 @@ class SftpServer:
     state: ServerState
     known_hosts: Path
     client_key: Path
+    listen: Callable[[int], asyncssh.SSHAcceptor] = field(repr=False)
+    close: Callable[[asyncssh.SSHAcceptor], None] = field(repr=False)
 
     def transport(self, **options) -> SftpTransport:
         options.setdefault("client_keys", [self.client_key])
@@ -91,8 +109,18 @@ class SftpServer:
         options.setdefault("known_hosts", self.known_hosts)
         return SftpTransport("127.0.0.1", self.port, USER, "/incoming", **options)
 
+    def stop(self) -> None:
+        """The server goes away: its port refuses connections."""
+        self.close(self.acceptor)
+        self.acceptor = None
+
+    def start(self) -> None:
+        """Back again, on the same port with the same host key."""
+        self.acceptor = self.listen(self.port)
+
     def __post_init__(self) -> None:
         self.delays: list[float] = []
+        self.acceptor: asyncssh.SSHAcceptor | None = None
 
 
 @pytest.fixture
@@ -111,26 +139,36 @@ def sftp_server(tmp_path: Path):
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
 
-    async def start() -> asyncssh.SSHAcceptor:
+    async def start(port: int) -> asyncssh.SSHAcceptor:
         return await asyncssh.listen(
             "127.0.0.1",
-            0,
+            port,
             server_host_keys=[host_key],
             authorized_client_keys=str(authorized),
-            server_factory=_PasswordServer,
+            server_factory=lambda: _PasswordServer(state),
             sftp_factory=lambda chan: _CuttingSftpServer(chan, state),
             allow_scp=False,
+            reuse_address=True,
         )
 
-    acceptor = asyncio.run_coroutine_threadsafe(start(), loop).result(30)
+    def listen(port: int) -> asyncssh.SSHAcceptor:
+        return asyncio.run_coroutine_threadsafe(start(port), loop).result(30)
+
+    def close(acceptor: asyncssh.SSHAcceptor) -> None:
+        acceptor.close()
+        asyncio.run_coroutine_threadsafe(acceptor.wait_closed(), loop).result(30)
+
+    acceptor = listen(0)
     port = acceptor.sockets[0].getsockname()[1]
     known_hosts = tmp_path / "known_hosts"
     known_hosts.write_text(f"[127.0.0.1]:{port} {host_key.export_public_key().decode()}")
+    server = SftpServer(port, state, known_hosts, client_key_file, listen, close)
+    server.acceptor = acceptor
     try:
-        yield SftpServer(port, state, known_hosts, client_key_file)
+        yield server
     finally:
-        acceptor.close()
-        asyncio.run_coroutine_threadsafe(acceptor.wait_closed(), loop).result(30)
+        if server.acceptor is not None:
+            close(server.acceptor)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(30)
         loop.close()
@@ -242,6 +280,15 @@ def test_password_from_a_named_credential(sftp_server, big_package):
     assert sftp_server.delays == []  # a refused login is not retried
 
 
+def test_a_missing_or_unreadable_known_hosts_file_fails_at_once(sftp_server, big_package, tmp_path):
+    for known_hosts in (tmp_path / "no_such_known_hosts", tmp_path):  # missing; a directory, unreadable as a file
+        with pytest.raises(DeliveryError, match=r"not attempted: the known_hosts file .* cannot be read") as raised:
+            sftp_server.transport(known_hosts=known_hosts).deliver(big_package)
+        assert str(known_hosts) in raised.value.message
+    assert sftp_server.delays == []  # a configuration fault: never retried
+    assert sftp_server.state.logins == []
+
+
 def test_unknown_host_key_is_refused(sftp_server, big_package, tmp_path):
     stranger = tmp_path / "other_known_hosts"
     stranger.write_text(
@@ -251,3 +298,84 @@ def test_unknown_host_key_is_refused(sftp_server, big_package, tmp_path):
         sftp_server.transport(known_hosts=stranger).deliver(big_package)
     assert os.listdir(sftp_server.state.incoming) == []
     assert sftp_server.delays == []
+
+
+AS_OF = "2026-11-06T18:00:00+08:00"
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, list[str]]:
+    capsys.readouterr()
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err.splitlines()
+
+
+@pytest.fixture
+def sftp_home(sftp_server, tmp_path, monkeypatch, capsys, examples_dir) -> Path:
+    """A home with the standard's example files whose packages go to the SFTP server, password login."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("SANHEYI_HOME", str(home))
+    monkeypatch.delenv("SANHEYI_WAREHOUSE_URL", raising=False)
+    assert main(["init"]) == 0
+    shutil.copytree(examples_dir / "inbox" / "UNIFIED", home / "inbox" / "UNIFIED", dirs_exist_ok=True)
+    config = yaml.safe_load((home / "config.yaml").read_text(encoding="utf-8"))
+    config["exchange"]["transport"] = "sftp"
+    config["exchange"]["sftp"] = {
+        "host": "127.0.0.1",
+        "port": sftp_server.port,
+        "username": USER,
+        "credential": "CHANGZHOU_SFTP",
+        "remote_dir": "/incoming",
+        "known_hosts": str(sftp_server.known_hosts),
+    }
+    (home / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    monkeypatch.setenv("SANHEYI_CRED_CHANGZHOU_SFTP", json.dumps({"password": PASSWORD}))
+    # the transport's own retries, without their real waits
+    without_waiting = functools.partial(RetryPolicy, sleep=sftp_server.delays.append)
+    monkeypatch.setattr(transport_module, "RetryPolicy", without_waiting)
+    return home
+
+
+def test_a_run_with_the_prefecture_out_of_reach_reports_and_delivers_next_time(sftp_server, sftp_home, capsys):
+    sftp_server.stop()
+
+    code, out, err = _cli(capsys, "run", "--as-of", AS_OF)
+
+    assert code == 1
+    assert "exchange: package 320481-320400-0000000001.zip" in out
+    assert "packages [1] not delivered: they stay BUILT for the next run" in out
+    assert "EXCHANGE FAILED delivery: " in out and "EXCHANGE FAILED receipts: " in out
+    assert "failed after 5 attempts" in out and len(sftp_server.delays) == 8  # each retried, none waited for
+    report = sftp_home / "reports" / "2026-11-01_2026-11-30"
+    assert sorted(p.suffix for p in report.iterdir()) == [".html", ".pdf", ".xlsx"]
+    assert (sftp_home / "reports" / "status.html").is_file()
+    summary = [line for line in err if line.startswith("sanheyi: ")]
+    assert summary == [err[-1]] and "exchange with Changzhou failed: delivery, receipts" in err[-1]
+    code, out, _ = _cli(capsys, "exchange", "status", "--format", "json")
+    assert [(p["sequence"], p["state"]) for p in json.loads(out)] == [(1, "BUILT")]
+    assert os.listdir(sftp_server.state.incoming) == []
+
+    sftp_server.start()
+    code, out, err = _cli(capsys, "run", "--as-of", AS_OF)
+
+    assert code == 0, err
+    assert "no package; delivered [1]; 0 receipt(s) applied" in out
+    name = "320481-320400-0000000001.zip"
+    assert (sftp_server.state.incoming / name).read_bytes() == (sftp_home / "exchange" / "packages" / name).read_bytes()
+    code, out, _ = _cli(capsys, "exchange", "status", "--format", "json")
+    assert [(p["sequence"], p["state"]) for p in json.loads(out)] == [(1, "DELIVERED")]
+
+
+def test_sanheyi_logs_in_with_the_credentials_user_name_and_private_key(sftp_server, sftp_home, capsys, monkeypatch):
+    config = yaml.safe_load((sftp_home / "config.yaml").read_text(encoding="utf-8"))
+    config["exchange"]["sftp"]["username"] = "configured-user"
+    (sftp_home / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    private_key = sftp_server.client_key.read_text(encoding="utf-8")  # PEM, stored as the credential's password
+    monkeypatch.setenv("SANHEYI_CRED_CHANGZHOU_SFTP", json.dumps({"username": USER, "password": private_key}))
+
+    code, out, err = _cli(capsys, "run", "--as-of", AS_OF, "--stage", "ingest", "--stage", "exchange")
+
+    assert code == 0, err
+    assert os.listdir(sftp_server.state.incoming) == ["320481-320400-0000000001.zip"]
+    assert set(sftp_server.state.logins) == {USER}
+    assert sftp_server.state.passwords_tried == 0  # the key was never sent as a password

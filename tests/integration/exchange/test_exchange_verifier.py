@@ -195,3 +195,54 @@ def test_verifier_command_exit_status(chain, keys, session_keys, tmp_path, capsy
     assert verify_main([str(chain[1]), "--public-key", str(wrong)]) == 1
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 1 and out[0].startswith("FAULT: ") and "wrong key" in out[0]
+
+
+def _malformed_manifests(manifest: dict) -> dict[str, bytes]:
+    """manifest.json bodies of every wrong shape: each must end in FAULT lines, never in a traceback."""
+    entry = manifest["files"][0]
+
+    def with_entry(**changes) -> dict:
+        return {**manifest, "files": [{**entry, **changes}, *manifest["files"][1:]]}
+
+    shapes: dict[str, object] = {
+        "entity a list": with_entry(entity=[entry["entity"]]),
+        "entity an object": with_entry(entity={"name": entry["entity"]}),
+        "entity a number": with_entry(entity=7),
+        "path a list": with_entry(path=[entry["path"]]),
+        "records a string": with_entry(records="5"),
+        "sha256 an object": with_entry(sha256={"hex": entry["sha256"]}),
+        "entry missing keys": {**manifest, "files": [{"path": entry["path"]}]},
+        "entry a list": {**manifest, "files": [list(entry.values())]},
+        "entity twice": {**manifest, "files": [entry, entry]},
+        "files an object": {**manifest, "files": {"0": entry}},
+        "signature a list": {**manifest, "signature": ["Ed25519", "key"]},
+        "package_id a list": {**manifest, "package_id": [manifest["package_id"]]},
+        "sequence a string": {**manifest, "sequence": "1"},
+        "sequence true": {**manifest, "sequence": True},
+        "created_at a number": {**manifest, "created_at": 20261106},
+        "no fields at all": {},
+        "a list": [manifest],
+        "a string": "manifest",
+        "a number": 42,
+        "null": None,
+    }
+    bodies = {name: json.dumps(shape).encode() for name, shape in shapes.items()}
+    bodies["nested too deeply"] = b"[" * 100_000 + b"]" * 100_000
+    bodies["an integer too long"] = b'{"sequence": ' + b"9" * 5_000 + b"}"
+    bodies["not UTF-8"] = b'{"sequence": "\xff"}'
+    return bodies
+
+
+def test_malformed_manifests_end_in_fault_lines(chain, keys, tmp_path, capsys):
+    public = tmp_path / "exchange.pub"
+    public.write_bytes(keys.public_key_pem())
+    manifest = rows.manifest_of(chain[0])
+    for name, body in _malformed_manifests(manifest).items():
+        malformed = _rewrite(chain[0], tmp_path / chain[0].name, replace={"manifest.json": body})
+        # as the package verified, and as the previous package of a sound one
+        for args in ([str(malformed)], [str(chain[1]), "--previous", str(malformed)]):
+            capsys.readouterr()
+            code = verify_main([*args, "--public-key", str(public)])
+            out = capsys.readouterr().out.splitlines()
+            assert code == 1, name
+            assert out and all(line.startswith("FAULT: ") for line in out), (name, out)

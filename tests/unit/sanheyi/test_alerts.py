@@ -38,3 +38,19 @@ def test_a_dead_webhook_does_not_break_the_alert(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("SANHEYI_ALERT_WEBHOOK", "http://127.0.0.1:9/nothing-listens-here")
     send_alert("packages without receipt: [3]")
     assert "packages without receipt" in caplog.text and "webhook failed" in caplog.text
+
+
+def test_a_rejection_alert_names_the_package_and_reasons_but_quotes_no_record() -> None:
+    from exchange.changzhou import ReceiptOutcome
+    from sanheyi.exchange_stage import rejection_alert
+
+    errors = (
+        {"entity": None, "key": None, "message": "sequence gap: package 6 not received"},
+        {"entity": "case", "key": "UNIFIED/LY3204810000001", "message": "applicant 陈静 320481196904060383 unknown"},
+        {"entity": "case", "key": "UNIFIED/LY3204810000002", "message": "power_code unknown to Changzhou"},
+        {"entity": "complaint", "key": "TS3204810000001", "message": "complainant 王芳 not found"},
+    )
+    alert = rejection_alert(ReceiptOutcome("receipt-0000000007.json", 7, "APPLIED", "REJECTED", None, "", errors))
+    assert alert.startswith("常州平台拒收交换包 7 / Changzhou REJECTED package 7: sequence gap: package 6 not received")
+    assert "record errors: case 2, complaint 1" in alert
+    assert not any(text in alert for text in ("陈静", "王芳", "320481196904060383", "LY3204810000001"))
