@@ -121,6 +121,12 @@ def _apply(engine: Engine, file_name: str, data: bytes, now: datetime) -> Receip
             if receipt["manifest_sha256"] != package.manifest_sha256:
                 raise ReceiptError(f"manifest_sha256 does not match package {sequence}")
             if package.state in (wp.ACCEPTED, wp.REJECTED):  # answered since its last delivery
+                if _same_as_applied(receipt, package):
+                    # a crash came between applying this very receipt and setting its file aside
+                    wp.log_receipt(
+                        conn, file_name, sequence, wp.APPLIED, "applied before", now, status=receipt["status"]
+                    )
+                    return ReceiptOutcome(file_name, sequence, wp.APPLIED, receipt["status"], None, "")
                 raise ReceiptError(f"package {sequence} already has a receipt ({package.receipt_status})")
         except ReceiptError as exc:
             wp.log_receipt(conn, file_name, sequence, wp.REFUSED, exc.message, now)
@@ -134,6 +140,14 @@ def _apply(engine: Engine, file_name: str, data: bytes, now: datetime) -> Receip
         )
         wp.log_receipt(conn, file_name, sequence, wp.APPLIED, None, now, status=receipt["status"])
         return ReceiptOutcome(file_name, sequence, wp.APPLIED, receipt["status"], None, "", tuple(receipt["errors"]))
+
+
+def _same_as_applied(receipt: Receipt, package: wp.PackageRow) -> bool:
+    return (
+        receipt["status"] == package.receipt_status
+        and _instant(receipt["received_at"]) == package.receipt_received_at
+        and [dict(entry) for entry in receipt["errors"]] == (package.receipt_errors or [])
+    )
 
 
 def collect_receipts(engine: Engine, transport: Transport, now: datetime) -> list[ReceiptOutcome]:

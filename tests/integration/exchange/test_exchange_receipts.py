@@ -174,6 +174,27 @@ def test_a_receipt_for_a_package_never_delivered_is_refused(wh, delivered, keys,
     assert (outcome.outcome, _package(wh.engine, 3).state) == ("APPLIED", "ACCEPTED")
 
 
+def test_a_receipt_read_again_after_a_crash_is_set_aside_as_applied(wh, delivered, outbox, now):
+    # applied and committed, then the process died before moving the file: the next run finds it again
+    sha = _package(wh.engine, 1).manifest_sha256
+    errors = [{"entity": "case", "key": "UNIFIED/LY01", "message": "late"}]
+    path = _write_receipt(outbox, 1, sha, status="REJECTED", errors=errors)
+    data = path.read_bytes()
+    [first] = collect_receipts(wh.engine, delivered, now)
+    assert (first.outcome, first.status) == ("APPLIED", "REJECTED")
+    path.write_bytes(data)
+
+    [again] = collect_receipts(wh.engine, delivered, now)
+
+    assert (again.outcome, again.status, again.reason) == ("APPLIED", "REJECTED", None)
+    assert not (outbox / "receipts" / "refused").exists() or not any((outbox / "receipts" / "refused").iterdir())
+    assert _package(wh.engine, 1).state == "REJECTED"
+    # a receipt that says something else is still refused
+    _write_receipt(outbox, 1, sha, status="ACCEPTED")
+    [other] = collect_receipts(wh.engine, delivered, now)
+    assert (other.outcome, other.reason) == ("REFUSED", "package 1 already has a receipt (REJECTED)")
+
+
 def test_second_receipt_for_a_package_is_refused(wh, delivered, keys, outbox, now):
     simulate_receiver(outbox, keys.public_key_pem(), now)
     collect_receipts(wh.engine, delivered, now)
