@@ -57,8 +57,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
+from schemas.errors import RetriableError
 from warehouse.tables import (
     dim_department,
     dim_power_item,
@@ -81,6 +83,12 @@ REFUSED = "REFUSED"
 
 # Any constant will do; it only has to be the same for every process that builds packages.
 _PG_PACKAGING_LOCK = 3204813204
+#: how long a package build waits for another one on PostgreSQL before it gives up (retried next cycle)
+PACKAGING_LOCK_WAIT_S = 600
+
+
+class PackagingBusy(RetriableError):
+    """Another package build has held the packaging lock longer than a build waits for it."""
 
 
 @dataclass(frozen=True)
@@ -170,7 +178,30 @@ def packaging_lock(conn: Connection) -> Iterator[None]:
     if conn.dialect.name != "postgresql":
         yield
         return
-    conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _PG_PACKAGING_LOCK})
+    # bounded: a builder stuck behind a frozen session would otherwise hold every later cycle for good
+    conn.execute(text("SELECT set_config('lock_timeout', :wait, false)"), {"wait": f"{PACKAGING_LOCK_WAIT_S}s"})
+    try:
+        conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _PG_PACKAGING_LOCK})
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) != "55P03":  # lock_not_available
+            raise
+        conn.rollback()
+        holder = conn.execute(
+            text(
+                "SELECT a.pid, a.client_addr FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+                " WHERE l.locktype = 'advisory' AND l.granted AND l.objid = :key LIMIT 1"
+            ),
+            {"key": _PG_PACKAGING_LOCK},
+        ).first()
+        conn.rollback()
+        who = f"PostgreSQL backend pid {holder.pid} from {holder.client_addr or 'the local socket'}" if holder else "?"
+        raise PackagingBusy(
+            f"另一个交换包正在生成 / another package build has held the packaging lock for over "
+            f"{PACKAGING_LOCK_WAIT_S} s ({who}); if that session hangs, end it (pg_terminate_backend)"
+        ) from None
+    finally:
+        if not conn.invalidated:
+            conn.execute(text("SELECT set_config('lock_timeout', '0', false)"))
     conn.commit()
     try:
         conn.execution_options(isolation_level="REPEATABLE READ")  # until the connection goes back to the pool

@@ -349,6 +349,24 @@ def test_a_builder_that_waited_for_another_sees_its_package(wh, keys, store, now
     assert [p.sequence for p in _packages(engine)] == [1]
 
 
+def test_a_build_stuck_behind_a_frozen_session_gives_up_naming_it(wh, keys, store, now, monkeypatch):
+    if wh.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's write lock waits its busy timeout, then says the database is locked")
+    wh.add_basic()
+    monkeypatch.setattr(wp, "PACKAGING_LOCK_WAIT_S", 1)
+    with wh.engine.connect() as frozen:  # a session that took the lock and hangs
+        frozen.execute(text("SELECT pg_advisory_lock(3204813204)"))
+        pid = frozen.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with pytest.raises(wp.PackagingBusy, match=f"backend pid {pid} from") as err:
+            build_package(wh.engine, keys, store, now=now)
+        assert "over 1 s" in err.value.message
+        frozen.execute(text("SELECT pg_advisory_unlock(3204813204)"))
+        frozen.commit()
+    assert build_package(wh.engine, keys, store, now=now).sequence == 1  # and the next cycle builds
+    with wh.engine.connect() as conn:
+        assert conn.execute(text("SHOW lock_timeout")).scalar_one() == "0"  # not left on pooled sessions
+
+
 def _wait_for_the_packaging_lock(engine) -> None:
     """Until a builder waits for the packaging lock (PostgreSQL tells; SQLite cannot)."""
     if engine.dialect.name != "postgresql":
