@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -34,20 +35,22 @@ log = logging.getLogger(__name__)
 LOCK_FILE = "cycle.lock"
 # pg_advisory_lock key of the cycle (the exchange's packaging lock uses another one)
 _PG_KEY = 3204810001
-_depth = 0
+# nesting depth per thread: re-entrant in the thread that holds the lock; another thread of the
+# process opens the file anew, and flock makes it wait like any other process
+_held = threading.local()
 
 
 @contextmanager
 def cycle_lock(settings: Settings, what: str) -> Iterator[None]:
     """Hold the cycle lock while the block runs; CycleBusyError when another cycle keeps it longer
     than the setting ``cycle_lock_wait_seconds`` (an Airflow task is then retried)."""
-    global _depth
-    if _depth:
-        _depth += 1
+    depth = getattr(_held, "depth", 0)
+    if depth:
+        _held.depth = depth + 1
         try:
             yield
         finally:
-            _depth -= 1
+            _held.depth = depth
         return
     deadline = time.monotonic() + settings.cycle_lock_wait_seconds
     path = settings.home / LOCK_FILE
@@ -58,11 +61,11 @@ def cycle_lock(settings: Settings, what: str) -> Iterator[None]:
         holder = {"pid": os.getpid(), "host": socket.gethostname(), "what": what, "since": _now()}
         os.pwrite(fd, json.dumps(holder).encode(), 0)
         with _warehouse_lock(settings, deadline):
-            _depth = 1
+            _held.depth = 1
             try:
                 yield
             finally:
-                _depth = 0
+                _held.depth = 0
                 os.ftruncate(fd, 0)
     finally:
         os.close(fd)  # releases the flock

@@ -92,3 +92,34 @@ def test_a_process_elsewhere_holding_the_warehouse_holds_the_cycle_too(
         assert main(["run", "--as-of", AS_OF, "--stage", "supervise"]) == 0
     finally:
         elsewhere.dispose()
+
+
+def test_the_lock_is_reentrant_in_its_thread_and_holds_other_threads_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from sanheyi.cycle_lock import cycle_lock
+    from sanheyi.errors import CycleBusyError
+
+    monkeypatch.delenv("SANHEYI_WAREHOUSE_URL", raising=False)
+    monkeypatch.setenv("SANHEYI_HOME", str(tmp_path / "home"))
+    assert main(["init"]) == 0
+    _short_wait(tmp_path / "home")
+    settings = load_settings()
+    outcome: list[BaseException | None] = []
+
+    def another_thread() -> None:
+        try:
+            with cycle_lock(settings, "a second cycle"):
+                outcome.append(None)
+        except CycleBusyError as exc:
+            outcome.append(exc)
+
+    with cycle_lock(settings, "sanheyi run"), cycle_lock(settings, "supervision"):  # a stage inside the run
+        thread = threading.Thread(target=another_thread)
+        thread.start()
+        thread.join(30)
+    assert isinstance(outcome[0], CycleBusyError) and "sanheyi run" in outcome[0].message
+    another_thread()  # free again once the run has ended
+    assert outcome[1] is None
