@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 import pandas as pd
 from sqlalchemy import Connection, func, select
@@ -63,6 +63,11 @@ def sync_events(conn: Connection, computed: pd.DataFrame, computed_at: datetime)
     """
     table = fct_supervision_event
     latest = conn.execute(select(func.max(table.c.computed_at))).scalar()
+    if latest is not None and latest > datetime.now(UTC):
+        # a run as of a future instant (a mistyped --as-of, a clock that jumped): honouring it would
+        # leave every run skipped until that day comes
+        log.warning("stored supervision events were computed as of a future instant %s: not honoured", latest)
+        latest = None
     if latest is not None and computed_at < latest:
         skipped = (
             f"监察事件已按更晚的时点 {latest.astimezone(computed_at.tzinfo).isoformat()} 计算, 本次不更新 / "

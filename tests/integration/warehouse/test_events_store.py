@@ -3,7 +3,7 @@ for: a computation as of an earlier instant leaves them as they are (SQLite and 
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pandas as pd
 import pytest
@@ -74,3 +74,14 @@ def test_events_computed_as_of_an_earlier_instant_are_not_stored(
         "SX01:UNIFIED:LY02": ("ACTIVE", T2),
         "SX01:UNIFIED:LY03": ("WITHDRAWN", T3),
     }
+
+
+def test_events_stored_as_of_a_future_instant_do_not_hold_later_runs_back(warehouse_engine: Engine) -> None:
+    # a mistyped --as-of a year ahead, or a clock that jumped: honoured, it would skip every run until then
+    ahead = datetime.now(UTC) + timedelta(days=400)
+    with warehouse_engine.begin() as conn:
+        sync_events(conn, events("LY01", "LY02"), ahead)
+    now = datetime.now(UTC)
+    with warehouse_engine.begin() as conn:
+        today = sync_events(conn, events("LY01"), now)
+    assert (today.skipped, today.unchanged, today.withdrawn) == (None, 1, 1)
