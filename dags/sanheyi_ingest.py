@@ -39,7 +39,9 @@ def sanheyi_ingest():
 
         return [code for code in source_codes(load_settings()) if code != "UNIFIED"]
 
-    @hub_task(pool="sanheyi_sources", max_active_tis_per_dagrun=2, map_index_template="{{ system_code }}")
+    # one at a time: each read holds the cycle lock (a second would only wait for it, and time out
+    # behind a slow source)
+    @hub_task(pool="sanheyi_sources", max_active_tis_per_dagrun=1, map_index_template="{{ system_code }}")
     def ingest_system(system_code: str, cycle: dict) -> dict:
         return _ingest(system_code, cycle)
 

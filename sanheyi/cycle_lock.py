@@ -60,13 +60,15 @@ def cycle_lock(settings: Settings, what: str) -> Iterator[None]:
         os.ftruncate(fd, 0)
         holder = {"pid": os.getpid(), "host": socket.gethostname(), "what": what, "since": _now()}
         os.pwrite(fd, json.dumps(holder).encode(), 0)
-        with _warehouse_lock(settings, deadline):
-            _held.depth = 1
-            try:
-                yield
-            finally:
-                _held.depth = 0
-                os.ftruncate(fd, 0)
+        try:
+            with _warehouse_lock(settings, deadline):
+                _held.depth = 1
+                try:
+                    yield
+                finally:
+                    _held.depth = 0
+        finally:
+            os.ftruncate(fd, 0)  # the next waiter must not be told of a process that has let go
     finally:
         os.close(fd)  # releases the flock
 

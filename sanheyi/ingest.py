@@ -143,7 +143,7 @@ def ingest_sources(
     with background_checkpoints(engine):
         for source in sources:
             done = len(summary.batches)
-            incomplete_before = False
+            incomplete_before: bool | None = None  # None: the start of the read was never recorded
             try:
                 with log_context(cycle=cycle_id, system=source.system_code):
                     incomplete_before = source_reads.start_read(engine, source.system_code, cycle_id)
@@ -162,7 +162,8 @@ def ingest_sources(
                     )
                 log.error("source %s failed: %s", source.system_code, failure)
                 summary.failed_sources.append((source.system_code, failure))
-            _record_read_end(engine, source.system_code, len(summary.batches) - done, failure, incomplete_before)
+            if incomplete_before is not None:  # else the last read's record stands (PARTIAL stays PARTIAL)
+                _record_read_end(engine, source.system_code, len(summary.batches) - done, failure, incomplete_before)
         if release_held:
             release_held_steps(engine, settings, references, summary, cycle_id=cycle_id, now=now)
     return summary

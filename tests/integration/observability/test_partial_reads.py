@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 from rest_platform import catalogue, lines, serving
 from sqlalchemy import func, select
 
@@ -44,7 +45,7 @@ def _state(engine) -> str:  # type: ignore[no-untyped-def]
 
 
 def test_a_read_that_stops_partway_holds_supervision_back_until_a_read_completes(
-    dialect_home: Path, examples_dir: Path
+    dialect_home: Path, examples_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = load_settings(dialect_home)
     as_of = datetime.fromisoformat(AS_OF)
@@ -68,6 +69,15 @@ def test_a_read_that_stops_partway_holds_supervision_back_until_a_read_completes
         assert "stopped partway" in unified["incomplete_read"]
         assert "INCOMPLETE READ UNIFIED" in format_status(status)
         assert "incomplete read, supervision and the month report wait" in render_status_html(status)
+
+        # the warehouse cannot even record that a read starts: the partial read's record stands
+        def cannot_record(*args, **kwargs):  # type: ignore[no-untyped-def]
+            raise OSError("disk I/O error")
+
+        with monkeypatch.context() as patch:
+            patch.setattr(source_reads, "start_read", cannot_record)
+            assert [code for code, _ in cycle(AS_OF).failed_sources] == ["UNIFIED"]
+        assert _state(engine) == "PARTIAL"
 
         # the step endpoint fails again, before anything of this read is loaded: still incomplete
         sim.faults.fail_entities = {"department", "power_item", "case", "case_step"}
