@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -99,3 +99,17 @@ def warehouse_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
         yield engine
     finally:
         engine.dispose()
+
+
+@pytest.fixture
+def cli_streams(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+    """``cli_streams("run", ...)`` → (exit status, stdout, stderr): the command line in-process."""
+    from sanheyi.cli import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run

@@ -8,33 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from sanheyi.cli import main
-
 Cli = Callable[..., tuple[int, str]]
 
 
 @pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
+def cli(cli_streams: Callable[..., tuple[int, str, str]]) -> Cli:
     """``cli("stats", "--from", ...)`` → (exit status, stdout + stderr)."""
 
     def run(*args: str) -> tuple[int, str]:
-        capsys.readouterr()
-        code = main(list(args))
-        captured = capsys.readouterr()
-        return code, captured.out + captured.err
-
-    return run
-
-
-@pytest.fixture
-def cli_streams(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
-    """``cli_streams("stats", ...)`` → (exit status, stdout, stderr), for output a program reads."""
-
-    def run(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = main(list(args))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
+        code, out, err = cli_streams(*args)
+        return code, out + err
 
     return run
 

@@ -12,22 +12,14 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from sanheyi.cli import main  # noqa: E402
 
 Cli = Callable[..., tuple[int, str, str]]
 
 
 @pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
+def cli(cli_streams: Cli) -> Cli:
     """``cli("run", ...)`` → (exit status, stdout, stderr)."""
-
-    def run(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = main(list(args))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
+    return cli_streams
 
 
 @pytest.fixture
